@@ -1,0 +1,1 @@
+//! The `agents` section of vitals and its source trait

@@ -1,0 +1,1 @@
+//! Core of vitals: the Section trait, the registry and the isolating assembler

@@ -1,0 +1,1 @@
+//! The `cost` section of vitals and its source trait

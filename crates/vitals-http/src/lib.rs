@@ -1,0 +1,1 @@
+//! An axum router serving vitals snapshots at GET /metrics, as JSON or OpenMetrics

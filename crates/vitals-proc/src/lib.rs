@@ -1,0 +1,1 @@
+//! Process signals from /proc for vitals: CPU ticks, state, start time, threads, RSS, process trees

@@ -1,0 +1,1 @@
+//! The `queue` section of vitals and its source trait

@@ -1,0 +1,1 @@
+//! Read-only SQLite implementation of the vitals standard sources

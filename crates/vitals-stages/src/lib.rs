@@ -1,0 +1,1 @@
+//! The `stages` section of vitals and its source trait
