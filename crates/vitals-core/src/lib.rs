@@ -1,1 +1,84 @@
-//! Core of vitals: the Section trait, the registry and the isolating assembler
+//! The core of **vitals**: the [`Section`] trait, the registry and the isolating [`Assembler`].
+//!
+//! A service publishes a versioned JSON snapshot of its own raw state; an
+//! observer outside the process computes deltas and alerts. vitals-core is
+//! the part that knows nothing of where the state lives (SQLite, `/proc`) or
+//! how it is served (HTTP): it runs [`Section`]s, each filling one key of
+//! the snapshot, and guarantees that a build **never fails**: a section that
+//! errors, panics or hangs degrades to its own fallback value while every
+//! other section is intact, and the meta section (`collector`) says what
+//! happened.
+//!
+//! ```
+//! use serde_json::{json, Value};
+//! use vitals_core::{async_trait, Assembler, Collect, Fallback, Section, SectionError};
+//!
+//! #[derive(Debug)]
+//! struct Uptime;
+//!
+//! #[async_trait]
+//! impl Section for Uptime {
+//!     fn key(&self) -> &str { "uptime" }
+//!     fn fallback(&self) -> Fallback { Fallback::Null }
+//!     async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
+//!         Ok(json!({ "seconds": 42 }))
+//!     }
+//! }
+//!
+//! #[derive(Debug)]
+//! struct Broken;
+//!
+//! #[async_trait]
+//! impl Section for Broken {
+//!     fn key(&self) -> &str { "broken" }
+//!     fn fallback(&self) -> Fallback { Fallback::EmptyArray }
+//!     async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
+//!         Err(SectionError::msg("unavailable", "the source is down"))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let assembler = Assembler::builder().section(Uptime).section(Broken).build().unwrap();
+//! let snapshot = assembler.build().await;
+//! let body = snapshot.body();
+//! assert_eq!(body["schema_version"], 1);
+//! assert_eq!(body["uptime"]["seconds"], 42);
+//! assert_eq!(body["broken"], json!([]));
+//! assert_eq!(body["collector"]["sections"]["broken"]["status"], "error");
+//! assert_eq!(body["collector"]["sections"]["broken"]["error"]["kind"], "unavailable");
+//! # }
+//! ```
+//!
+//! The pieces:
+//! * [`Section`]: one key, its fallback and how to collect it;
+//! * [`Collect`]: the per-snapshot context (clock instant, shared [`Scratch`],
+//!   deadline, and the field guard [`Collect::field`]);
+//! * [`Assembler`] and [`AssemblerBuilder`]: composition by hand or from the
+//!   [registry](register_section), isolation, coalescing, the [`KillSwitch`];
+//! * [`shape`]: the contract shape check behind "additive needs no version bump";
+//! * [`export`]: a neutral metric model that exposition formats encode.
+
+mod assembler;
+mod clock;
+mod context;
+mod error;
+pub mod export;
+mod registry;
+mod section;
+pub mod shape;
+
+pub use assembler::{
+    Assembler, AssemblerBuilder, DEFAULT_DEADLINE, ErrorInfo, KillSwitch, META_KEY, RESERVED_KEYS,
+    SCHEMA_VERSION, SectionReport, SectionStatus, Snapshot,
+};
+pub use clock::{Clock, FixedClock, SystemClock, format_generated_at};
+pub use context::{Collect, FieldFailure, Scratch};
+pub use error::{BuildError, SectionError, SourceError};
+pub use registry::{Resources, SectionDescriptor, SectionFactory, registered};
+pub use section::{Fallback, Section};
+
+/// Re-exported so that sections can be written without naming `async-trait` themselves.
+pub use async_trait::async_trait;
+/// Re-exported for [`register_section!`]; not part of the API otherwise.
+#[doc(hidden)]
+pub use inventory;

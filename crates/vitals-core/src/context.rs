@@ -1,0 +1,380 @@
+//! The collect context: what a section knows about the snapshot it is part of.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
+
+use crate::error::SectionError;
+
+static NEXT_SNAPSHOT: AtomicU64 = AtomicU64::new(1);
+
+/// What one snapshot shares between its sections.
+#[derive(Debug)]
+pub(crate) struct SnapshotCx {
+    pub(crate) id: u64,
+    pub(crate) now: Option<DateTime<Utc>>,
+    pub(crate) scratch: Scratch,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl SnapshotCx {
+    pub(crate) fn new(now: Option<DateTime<Utc>>) -> Arc<Self> {
+        Arc::new(Self {
+            id: NEXT_SNAPSHOT.fetch_add(1, Ordering::Relaxed),
+            now,
+            scratch: Scratch::default(),
+            cancel: CancellationToken::new(),
+        })
+    }
+}
+
+/// A field of a section that fell back to its default in one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldFailure {
+    /// The field's name inside its section (for example `breaker`).
+    pub field: String,
+    /// The error's short kind, or `panic`.
+    pub kind: String,
+    /// The error's message.
+    pub message: String,
+}
+
+/// The context handed to [`Section::collect`](crate::Section::collect) and on to sources.
+///
+/// It carries the snapshot's single clock instant, a per-snapshot
+/// [`Scratch`] where sources share work (one query result serving two
+/// sections), the section's deadline and cancellation, and the field guard
+/// ([`Collect::field`]) that lets fields degrade independently.
+///
+/// Cloning is cheap; clones refer to the same snapshot and section.
+#[derive(Clone)]
+pub struct Collect {
+    snapshot: Arc<SnapshotCx>,
+    section: Arc<str>,
+    deadline: Instant,
+    cancel: CancellationToken,
+    fields: Arc<Mutex<Vec<FieldFailure>>>,
+}
+
+impl fmt::Debug for Collect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Collect")
+            .field("snapshot", &self.snapshot.id)
+            .field("section", &self.section)
+            .field("now", &self.snapshot.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Collect {
+    /// A context for a one-off collection outside an assembler (tests, tools):
+    /// a fresh snapshot taken at `now`, section name `""`, and the given deadline from now.
+    #[must_use]
+    pub fn standalone(now: Option<DateTime<Utc>>, deadline: Duration) -> Self {
+        let snapshot = SnapshotCx::new(now);
+        Self::for_section(&snapshot, "", deadline)
+    }
+
+    pub(crate) fn for_section(
+        snapshot: &Arc<SnapshotCx>,
+        section: &str,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            cancel: snapshot.cancel.child_token(),
+            snapshot: Arc::clone(snapshot),
+            section: Arc::from(section),
+            deadline: Instant::now() + deadline,
+            fields: Arc::default(),
+        }
+    }
+
+    /// A process-unique id of the snapshot this collection belongs to.
+    #[must_use]
+    pub fn snapshot_id(&self) -> u64 {
+        self.snapshot.id
+    }
+
+    /// The snapshot's clock instant; `None` when the clock could not be read.
+    #[must_use]
+    pub fn now(&self) -> Option<DateTime<Utc>> {
+        self.snapshot.now
+    }
+
+    /// Whole seconds from `since` to the snapshot's instant (floored; negative
+    /// when `since` lies in the future), or `None` without a clock.
+    #[must_use]
+    pub fn seconds_since(&self, since: DateTime<Utc>) -> Option<i64> {
+        let now = self.snapshot.now?;
+        Some(
+            now.signed_duration_since(since)
+                .num_milliseconds()
+                .div_euclid(1000),
+        )
+    }
+
+    /// The key of the section being collected (`""` for a standalone context).
+    #[must_use]
+    pub fn section(&self) -> &str {
+        &self.section
+    }
+
+    /// The instant after which this section is reported as timed out.
+    #[must_use]
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Time left before the deadline (zero when it has passed).
+    #[must_use]
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Resolves when this section's work should stop: its deadline passed and
+    /// the assembler gave up on it. Blocking work should watch this (or
+    /// [`cancellation`](Self::cancellation)) and interrupt itself.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    /// A token cancelled when this section's work should stop, to move into
+    /// blocking code or a watcher task.
+    #[must_use]
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// The per-snapshot scratch space shared by all sections of this snapshot.
+    #[must_use]
+    pub fn scratch(&self) -> &Scratch {
+        &self.snapshot.scratch
+    }
+
+    /// The field guard: runs `fut` and serializes its output; on an error, a
+    /// panic or a value that does not serialize, logs a warning, records the
+    /// failure for the meta section (the section becomes `degraded`) and
+    /// returns `null`. The other fields of the section are unaffected.
+    pub async fn field<T, F>(&self, name: &str, fut: F) -> Value
+    where
+        T: Serialize,
+        F: Future<Output = Result<T, SectionError>>,
+    {
+        self.field_or(name, Value::Null, fut).await
+    }
+
+    /// Like [`field`](Self::field), with `default` instead of `null` on failure.
+    pub async fn field_or<T, F>(&self, name: &str, default: Value, fut: F) -> Value
+    where
+        T: Serialize,
+        F: Future<Output = Result<T, SectionError>>,
+    {
+        let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(Ok(value)) => serde_json::to_value(value).map_err(SectionError::from),
+            Ok(Err(error)) => Err(error),
+            Err(payload) => Err(SectionError::msg("panic", panic_message(&*payload))),
+        };
+        match outcome {
+            Ok(value) => value,
+            Err(error) => {
+                self.record_field_failure(name, error.kind(), &error.message());
+                default
+            }
+        }
+    }
+
+    /// Records that `field` fell back, without running anything through the
+    /// guard (for fields a section computes synchronously).
+    pub fn record_field_failure(&self, field: &str, kind: &str, message: &str) {
+        tracing::warn!(section = %self.section, field, kind, message, "vitals field degraded");
+        self.fields
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(FieldFailure {
+                field: field.to_owned(),
+                kind: kind.to_owned(),
+                message: message.to_owned(),
+            });
+    }
+
+    pub(crate) fn take_field_failures(&self) -> Vec<FieldFailure> {
+        std::mem::take(&mut *self.fields.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Renders a panic payload (`&str` or `String`) as text.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_owned()
+    }
+}
+
+/// A per-snapshot type map where sources share work between sections.
+///
+/// Entries are keyed by their value type: wrap what you store in a newtype
+/// of your own (`struct RunningRows(Arc<Vec<Row>>)`) so that it cannot
+/// collide with another source. Everything in it is dropped when the
+/// snapshot ends (when the build finished and no late section still holds
+/// the context), which makes it the natural place for a per-snapshot guard
+/// such as an open read transaction.
+///
+/// Initialisation runs at most once per snapshot even when two sections ask
+/// at the same time; the second waits for the first.
+#[derive(Default)]
+pub struct Scratch {
+    map: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.map.lock().map_or(0, |m| m.len());
+        f.debug_struct("Scratch").field("entries", &len).finish()
+    }
+}
+
+impl Scratch {
+    fn cell<T: Send + Sync + 'static>(&self) -> Arc<OnceCell<T>> {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = map
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(OnceCell::<T>::new()));
+        match Arc::clone(entry).downcast::<OnceCell<T>>() {
+            Ok(cell) => cell,
+            // Unreachable: the entry for `TypeId::of::<T>()` is only ever
+            // created just above with a `OnceCell<T>`. Recover anyway by
+            // replacing it rather than panicking.
+            Err(_) => {
+                let cell = Arc::new(OnceCell::<T>::new());
+                map.insert(TypeId::of::<T>(), cell.clone());
+                cell
+            }
+        }
+    }
+
+    /// The value of type `T` for this snapshot, computing it with `init` the
+    /// first time. Errors are memoized too if `T` is a `Result`.
+    pub async fn get_or_init<T, F, Fut>(&self, init: F) -> T
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        self.cell::<T>().get_or_init(init).await.clone()
+    }
+
+    /// The value of type `T` for this snapshot, computing it with `init` the
+    /// first time; an error is returned and not stored, so a later caller in
+    /// the same snapshot tries again.
+    ///
+    /// # Errors
+    ///
+    /// The error `init` returned.
+    pub async fn get_or_try_init<T, E, F, Fut>(&self, init: F) -> Result<T, E>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.cell::<T>().get_or_try_init(init).await.cloned()
+    }
+
+    /// The value of type `T` if one was stored in this snapshot.
+    #[must_use]
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.cell::<T>().get().cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn scratch_initialises_once_per_snapshot() {
+        let cx = Collect::standalone(None, Duration::from_secs(1));
+        let calls = AtomicUsize::new(0);
+        let init = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            7_u32
+        };
+        let (a, b) = tokio::join!(
+            cx.scratch().get_or_init(init),
+            cx.scratch().get_or_init(init)
+        );
+        assert_eq!((a, b), (7, 7));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let other = Collect::standalone(None, Duration::from_secs(1));
+        assert_eq!(other.scratch().get::<u32>(), None);
+    }
+
+    #[tokio::test]
+    async fn scratch_does_not_memoize_errors_of_try_init() {
+        let cx = Collect::standalone(None, Duration::from_secs(1));
+        let first: Result<u8, &str> = cx.scratch().get_or_try_init(|| async { Err("no") }).await;
+        assert_eq!(first, Err("no"));
+        let second: Result<u8, &str> = cx.scratch().get_or_try_init(|| async { Ok(3) }).await;
+        assert_eq!(second, Ok(3));
+    }
+
+    #[tokio::test]
+    async fn field_guard_turns_errors_and_panics_into_defaults() {
+        let cx = Collect::standalone(None, Duration::from_secs(1));
+        let ok = cx.field("a", async { Ok::<_, SectionError>(1) }).await;
+        let err = cx
+            .field("b", async {
+                Err::<u8, _>(SectionError::msg("boom", "it broke"))
+            })
+            .await;
+        let panicked = cx
+            .field_or("c", Value::Array(vec![]), async {
+                if cx.snapshot_id() > 0 {
+                    panic!("field exploded");
+                }
+                Ok::<u8, SectionError>(0)
+            })
+            .await;
+        assert_eq!(ok, Value::from(1));
+        assert_eq!(err, Value::Null);
+        assert_eq!(panicked, Value::Array(vec![]));
+        let failures = cx.take_field_failures();
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[0].field, "b");
+        assert_eq!(failures[0].kind, "boom");
+        assert_eq!(failures[1].kind, "panic");
+        assert_eq!(failures[1].message, "field exploded");
+    }
+
+    #[test]
+    fn seconds_since_floors_against_the_snapshot_clock() {
+        use chrono::TimeZone;
+        let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 10).single().unwrap();
+        let cx = Collect::standalone(Some(now), Duration::from_secs(1));
+        let since = now - chrono::Duration::milliseconds(2500);
+        assert_eq!(cx.seconds_since(since), Some(2));
+        assert_eq!(
+            cx.seconds_since(now + chrono::Duration::milliseconds(500)),
+            Some(-1)
+        );
+        let blind = Collect::standalone(None, Duration::from_secs(1));
+        assert_eq!(blind.seconds_since(since), None);
+    }
+}

@@ -1,0 +1,159 @@
+//! Errors of the core: what a section reports, and what composing an assembler refuses.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A typed error of a source crate that knows its own short kind.
+///
+/// Source crates (`vitals-sqlite`, `vitals-proc`, ...) implement this for their
+/// `thiserror` enum; the blanket `From` impl then lets a section use `?` on any
+/// source call and still report a precise kind (for example `missing_table`)
+/// in the meta section, with the original error kept as the cause.
+pub trait SourceError: StdError + Send + Sync + 'static {
+    /// A short, stable, `snake_case` code for this error, shown as `kind` in the
+    /// meta section (for example `no_such_process` or `not_a_database`).
+    fn kind(&self) -> &'static str;
+}
+
+/// Why a section (or one of its fields) could not produce its value.
+///
+/// It carries a short `kind` for machines and keeps the original error as its
+/// [`source`](StdError::source), so nothing is flattened to a string until the
+/// meta section renders it.
+#[derive(Debug)]
+pub struct SectionError {
+    kind: Cow<'static, str>,
+    inner: Box<dyn StdError + Send + Sync + 'static>,
+}
+
+/// The error behind [`SectionError::msg`]: a message without a deeper cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Message(String);
+
+impl SectionError {
+    /// An error of the given kind caused by `error`.
+    pub fn new<E>(kind: impl Into<Cow<'static, str>>, error: E) -> Self
+    where
+        E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+    {
+        Self {
+            kind: kind.into(),
+            inner: error.into(),
+        }
+    }
+
+    /// An error of the given kind with only a message (no underlying cause).
+    pub fn msg(kind: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            inner: Box::new(Message(message.into())),
+        }
+    }
+
+    /// The short machine-readable kind (`snake_case`).
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The human-readable message: this error and each of its causes, joined by `": "`.
+    #[must_use]
+    pub fn message(&self) -> String {
+        render_chain(&*self.inner)
+    }
+}
+
+/// Renders an error and its chain of causes on one line.
+pub(crate) fn render_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        // thiserror's `#[error("...: {0}")]` often repeats the cause already.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+impl fmt::Display for SectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.inner)
+    }
+}
+
+impl StdError for SectionError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.inner)
+    }
+}
+
+impl<E: SourceError> From<E> for SectionError {
+    fn from(error: E) -> Self {
+        Self::new(error.kind(), error)
+    }
+}
+
+impl From<serde_json::Error> for SectionError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::new("serialize", error)
+    }
+}
+
+/// Why [`AssemblerBuilder::build`](crate::AssemblerBuilder::build) refused a section set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A section's key is empty or only whitespace.
+    #[error("a section has an empty key")]
+    EmptyKey,
+    /// Two sections fill the same key.
+    #[error("two sections fill the key `{key}`")]
+    DuplicateKey {
+        /// The key claimed twice.
+        key: String,
+    },
+    /// A section claims a key the envelope reserves for itself.
+    #[error("the key `{key}` is reserved by the envelope")]
+    ReservedKey {
+        /// The reserved key.
+        key: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Inner {
+        #[error("disk on fire")]
+        Fire(#[source] std::io::Error),
+    }
+    impl SourceError for Inner {
+        fn kind(&self) -> &'static str {
+            "fire"
+        }
+    }
+
+    #[test]
+    fn source_errors_keep_their_kind_and_cause() {
+        let io = std::io::Error::other("smoke");
+        let err: SectionError = Inner::Fire(io).into();
+        assert_eq!(err.kind(), "fire");
+        assert_eq!(err.message(), "disk on fire: smoke");
+        assert!(err.source().is_some());
+        assert_eq!(err.to_string(), "fire: disk on fire");
+    }
+
+    #[test]
+    fn messages_do_not_repeat_a_cause_already_in_the_text() {
+        let err = SectionError::msg("x", "plain");
+        assert_eq!(err.message(), "plain");
+    }
+}
