@@ -55,7 +55,10 @@ pub(crate) fn boot_time(root: &Path) -> Result<i64, ProcError> {
         .map_err(|source| ProcError::io(&path, source))?;
     let value = bytes
         .split(|&b| b == b'\n')
-        .find_map(|line| line.strip_prefix(b"btime"))
+        .find_map(|line| {
+            line.strip_prefix(b"btime")
+                .filter(|rest| rest.first().is_some_and(u8::is_ascii_whitespace))
+        })
         .ok_or_else(|| ProcError::unparsable(&path, "no btime line"))?;
     let text = std::str::from_utf8(value)
         .map_err(|_| ProcError::unparsable(&path, "btime is not text"))?

@@ -14,6 +14,10 @@ pub struct ProcessInfo {
     pub ppid: i32,
     /// The one-letter state: `R` running, `S` sleeping, `D` disk sleep,
     /// `Z` zombie, `T` stopped, `t` traced, `I` idle, `X` dead, ...
+    ///
+    /// It is the state of the main thread: a process whose main thread
+    /// waits while other threads work reads `S`. Use CPU ticks, not the
+    /// state, to tell busy from idle.
     pub state: char,
     /// User plus system CPU time of the process itself (`utime + stime`),
     /// in clock ticks. Children's time is not included.
