@@ -15,7 +15,7 @@ use crate::clock::{Clock, SystemClock, format_generated_at};
 use crate::context::{Collect, FieldFailure, SnapshotCx, panic_message};
 use crate::error::BuildError;
 use crate::export::{MetricFamily, MetricKind};
-use crate::registry::{Resources, registered};
+use crate::registry::{Resources, SectionDescriptor, registered};
 use crate::section::Section;
 
 /// The contract version this build of vitals emits. Bumped only on a breaking
@@ -282,8 +282,20 @@ impl AssemblerBuilder {
     /// Adds every registered section whose factory finds its resources in
     /// `resources` (see [`register_section!`](crate::register_section)).
     #[must_use]
-    pub fn registered(mut self, resources: &Resources) -> Self {
-        for descriptor in registered() {
+    pub fn registered(self, resources: &Resources) -> Self {
+        self.descriptors(registered(), resources)
+    }
+
+    /// Adds the section of each descriptor whose factory finds its resources
+    /// in `resources`, at the descriptor's order: an explicit list, for hosts
+    /// that want to name their set rather than take whatever is linked.
+    #[must_use]
+    pub fn descriptors<'a>(
+        mut self,
+        descriptors: impl IntoIterator<Item = &'a SectionDescriptor>,
+        resources: &Resources,
+    ) -> Self {
+        for descriptor in descriptors {
             if let Some(section) = (descriptor.factory)(resources) {
                 self.entries.push((descriptor.order, Arc::from(section)));
             }
