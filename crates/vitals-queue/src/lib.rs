@@ -1,10 +1,73 @@
 //! The `queue` section: job counts by status, depth, retries, and the worker's own state.
+//!
+//! A queue that grows while nothing runs, jobs burning through their retries,
+//! a circuit breaker that opened at 3 a.m.: the raw facts behind these live
+//! partly in the job table and partly in the worker's memory, and only the
+//! service can read both. This crate publishes them as the contract-v1
+//! `queue` object. Each of its fields is guarded on its own: a failing
+//! count query leaves `retries` and the breaker intact, and the meta section
+//! lists the field that fell back.
+//!
+//! The job table is read through a [`QueueSource`] (`vitals-sqlite`, or
+//! [`fake::FakeQueueSource`]); the worker's in-memory state through an
+//! optional [`WorkerProbe`] the host implements.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use serde_json::json;
+//! use vitals_core::Assembler;
+//! use vitals_queue::fake::{FakeQueueSource, FakeWorkerProbe};
+//! use vitals_queue::{QueueSection, RetryStats};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let source = FakeQueueSource::new()
+//!     .with_counts([("queued", 4), ("running", 2), ("paused", 1)])
+//!     .with_retries(RetryStats { jobs_with_retries: 1, total_attempts: 3, max_attempts: 3 });
+//! let probe = FakeWorkerProbe::new()
+//!     .with_breaker(json!({"state": "closed", "failures": 0}))
+//!     .with_max_concurrency(Some(2))
+//!     .with_poll_interval(Some(0.5));
+//! let section = QueueSection::new(Arc::new(source)).with_probe(Arc::new(probe));
+//! let assembler = Assembler::builder().section(section).build().unwrap();
+//! let snapshot = assembler.build().await;
+//! assert_eq!(
+//!     snapshot.body()["queue"],
+//!     json!({
+//!         "counts": {"queued": 4, "running": 2, "done": 0, "failed": 0, "cancelled": 0, "paused": 1},
+//!         "depth": 4,
+//!         "retries": {"jobs_with_retries": 1, "total_attempts": 3, "max_attempts": 3},
+//!         "breaker": {"state": "closed", "failures": 0},
+//!         "max_concurrency": 2,
+//!         "poll_interval": 0.5
+//!     })
+//! );
+//! # }
+//! ```
+//!
+//! The section registers itself as `queue` (order [`ORDER`]) and is built by
+//! the registry whenever an `Arc<dyn QueueSource>` is among the
+//! [`Resources`], with the `Arc<dyn WorkerProbe>` too when there is one
+//! (see [`factory`]).
 
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
-use vitals_core::{Collect, SectionError, async_trait};
+use vitals_core::{Collect, Resources, Section, SectionError, async_trait};
+
+pub mod fake;
+mod section;
+
+pub use section::QueueSection;
+
+/// The key this section fills in the snapshot.
+pub const KEY: &str = "queue";
+
+/// The section's output order (the built-ins use 10, 20, 30, 40).
+pub const ORDER: i32 = 20;
+
+/// The job statuses always present in `counts` (zero when absent), in output order.
+pub const KNOWN_STATUSES: [&str; 5] = ["queued", "running", "done", "failed", "cancelled"];
 
 /// Retry statistics over non-terminal jobs (`queued`, `running`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,3 +144,29 @@ impl<T: WorkerProbe + ?Sized> WorkerProbe for Arc<T> {
         (**self).poll_interval()
     }
 }
+
+/// The registry factory: a [`QueueSection`] when `resources` holds an
+/// `Arc<dyn QueueSource>` (with the `Arc<dyn WorkerProbe>` when present),
+/// nothing otherwise.
+///
+/// ```
+/// use std::sync::Arc;
+/// use vitals_core::Resources;
+/// use vitals_queue::{QueueSource, fake::FakeQueueSource};
+///
+/// assert!(vitals_queue::factory(&Resources::new()).is_none());
+/// let source: Arc<dyn QueueSource> = Arc::new(FakeQueueSource::new());
+/// let section = vitals_queue::factory(&Resources::new().with(source)).unwrap();
+/// assert_eq!(section.key(), "queue");
+/// ```
+#[must_use]
+pub fn factory(resources: &Resources) -> Option<Box<dyn Section>> {
+    let source = resources.get::<Arc<dyn QueueSource>>()?;
+    let mut section = QueueSection::new(source);
+    if let Some(probe) = resources.get::<Arc<dyn WorkerProbe>>() {
+        section = section.with_probe(probe);
+    }
+    Some(Box::new(section))
+}
+
+vitals_core::register_section!(KEY, ORDER, factory);
