@@ -14,8 +14,8 @@ use crate::generate::{create_new_file, remove_database_files};
 use crate::schema::create_schema;
 use crate::time::sql_ts;
 use crate::vocab::{
-    ACTIVE_STAGES, AGENTS, EFFORTS, ERRORS, MODELS, PID_MAX_LIMIT, REPOS, Usage, chance, pick,
-    pick_index,
+    ACTIVE_STAGES, AGENTS, EFFORTS, ERRORS, MODELS, PID_MAX_LIMIT, REPOS, Usage, chance, one_in,
+    pick, pick_index,
 };
 
 /// At most this many tasks are active at once (tasks holding a pinned job
@@ -427,7 +427,7 @@ impl Tick<'_, '_> {
             if self.is_pinned_task(task_id) {
                 continue;
             }
-            if chance(self.rng, 1) {
+            if one_in(self.rng, 300) {
                 self.cancel_task(task_id)?;
                 continue;
             }

@@ -46,6 +46,11 @@ pub(crate) fn pick_index<const N: usize>(rng: &mut SmallRng) -> usize {
     rng.random_range(0..N.max(1))
 }
 
+/// True with probability 1/`n`.
+pub(crate) fn one_in(rng: &mut SmallRng, n: u32) -> bool {
+    rng.random_range(0..n.max(1)) == 0
+}
+
 /// A uniformly chosen element of `items` (`""` for an empty array).
 pub(crate) fn pick<const N: usize>(rng: &mut SmallRng, items: &[&'static str; N]) -> &'static str {
     items.get(pick_index::<N>(rng)).copied().unwrap_or("")
