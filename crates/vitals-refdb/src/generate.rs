@@ -302,7 +302,8 @@ impl<'a> Writer<'a> {
         let active_tasks = self.plan_active_tasks();
         let active_jobs = self.plan_active_jobs();
 
-        let mut runs = Vec::with_capacity(usize::try_from(shape.runs).unwrap_or(0));
+        // Reserve up front, but not absurdly much for an absurd shape.
+        let mut runs = Vec::with_capacity(usize::try_from(shape.runs.min(1 << 24)).unwrap_or(0));
         self.write_history_jobs(conn, &outcomes, &mut tasks, &mut runs)?;
         drop(outcomes);
         self.write_active_jobs(conn, active_jobs, history_tasks, &active_tasks, &mut runs)?;

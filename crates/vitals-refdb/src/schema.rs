@@ -90,3 +90,50 @@ pub fn create_indexes(conn: &Connection) -> Result<(), RefDbError> {
     conn.execute_batch(INDEXES_SQL)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(conn: &Connection, kind: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = ?1 ORDER BY rowid")
+            .unwrap();
+        stmt.query_map([kind], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_split_is_exact() {
+        assert_eq!(format!("{TABLES_SQL}{INDEXES_SQL}"), SCHEMA_SQL);
+        assert_eq!(TABLES_SQL.matches("CREATE TABLE").count(), 3);
+        assert_eq!(TABLES_SQL.matches("CREATE INDEX").count(), 0);
+        assert_eq!(
+            INDEXES_SQL.matches("CREATE INDEX").count(),
+            INDEX_NAMES.len()
+        );
+        assert_eq!(INDEXES_SQL.matches("CREATE TABLE").count(), 0);
+        assert!(INDEXES_SQL.starts_with("CREATE INDEX"));
+    }
+
+    #[test]
+    fn indexes_only_on_request() {
+        let bare = Connection::open_in_memory().unwrap();
+        create_schema(&bare, false).unwrap();
+        assert_eq!(names(&bare, "table"), ["tasks", "jobs", "agent_runs"]);
+        assert!(names(&bare, "index").is_empty());
+
+        let careful = Connection::open_in_memory().unwrap();
+        create_schema(&careful, true).unwrap();
+        assert_eq!(names(&careful, "index"), INDEX_NAMES);
+
+        create_indexes(&bare).unwrap();
+        assert_eq!(names(&bare, "index"), INDEX_NAMES);
+        assert!(matches!(
+            create_schema(&bare, false),
+            Err(RefDbError::Sqlite(_))
+        ));
+    }
+}
