@@ -1,0 +1,287 @@
+//! Reading process facts for the agents of one snapshot, off the async threads.
+//!
+//! The process table and the boot time are read once per snapshot and kept
+//! in the snapshot's scratch space; each agent then costs one read of its
+//! own `stat` and one lookup in the table.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use vitals_core::Collect;
+use vitals_proc::{ProcError, ProcSource, ProcessTable, proc_age_s};
+
+/// Why a field could not be read: a kind for machines and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) kind: String,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+
+    fn from_proc(context: &str, error: &ProcError) -> Self {
+        Self::new(error.kind(), format!("{context}: {}", render_chain(error)))
+    }
+
+    fn panic(what: &str, error: tokio::task::JoinError) -> Self {
+        let reason = if error.is_panic() {
+            let payload = error.into_panic();
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+        } else {
+            "the task was cancelled".to_owned()
+        };
+        Self::new("panic", format!("{what} panicked: {reason}"))
+    }
+}
+
+/// An error and its causes on one line, without repeating a cause already in the text.
+fn render_chain(error: &(dyn StdError + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// The process fields of one agent; `None` is `null`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ProcFields {
+    pub(crate) cpu_ticks: Option<u64>,
+    pub(crate) state: Option<String>,
+    pub(crate) start_ticks: Option<u64>,
+    pub(crate) proc_age_s: Option<i64>,
+    pub(crate) threads: Option<i64>,
+    pub(crate) rss_bytes: Option<u64>,
+    pub(crate) tree_cpu_ticks: Option<u64>,
+    pub(crate) tree_procs: Option<u32>,
+}
+
+/// What one snapshot reads once for all its agents.
+#[derive(Debug)]
+struct ProcView {
+    /// The address of the source it was read from: a second agents section
+    /// with another source in the same snapshot must not use this one.
+    source: usize,
+    table: Result<ProcessTable, Failure>,
+    boot_time: Result<i64, Failure>,
+}
+
+/// The scratch entry holding the snapshot's [`ProcView`].
+#[derive(Debug, Clone)]
+struct ProcViewMemo(Arc<ProcView>);
+
+fn address(source: &Arc<dyn ProcSource>) -> usize {
+    Arc::as_ptr(source).cast::<()>() as usize
+}
+
+fn read_view(source: &Arc<dyn ProcSource>) -> ProcView {
+    ProcView {
+        source: address(source),
+        table: source
+            .process_table()
+            .map_err(|e| Failure::from_proc("cannot read the process table", &e)),
+        boot_time: source
+            .boot_time()
+            .map_err(|e| Failure::from_proc("cannot read the boot time", &e)),
+    }
+}
+
+async fn read_view_blocking(source: &Arc<dyn ProcSource>) -> Arc<ProcView> {
+    let moved = Arc::clone(source);
+    match tokio::task::spawn_blocking(move || read_view(&moved)).await {
+        Ok(view) => Arc::new(view),
+        Err(error) => {
+            let failure = Failure::panic("reading the process table", error);
+            Arc::new(ProcView {
+                source: address(source),
+                table: Err(failure.clone()),
+                boot_time: Err(failure),
+            })
+        }
+    }
+}
+
+/// The snapshot's view, read at most once per snapshot (and source).
+async fn view(cx: &Collect, source: &Arc<dyn ProcSource>) -> Arc<ProcView> {
+    let memo = cx
+        .scratch()
+        .get_or_init(|| async { ProcViewMemo(read_view_blocking(source).await) })
+        .await;
+    if memo.0.source == address(source) {
+        memo.0
+    } else {
+        read_view_blocking(source).await
+    }
+}
+
+/// The agent being looked up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Lookup {
+    pub(crate) job_id: Option<i64>,
+    pub(crate) pid: Option<i64>,
+}
+
+/// A field of the section that fell back, with why.
+pub(crate) type FieldFailure = (String, Failure);
+
+/// Everything the section needs from `/proc` for one snapshot.
+#[derive(Debug, Default)]
+pub(crate) struct Readings {
+    /// One entry per lookup, in order.
+    pub(crate) agents: Vec<ProcFields>,
+    /// Failures to record in the meta section, in a stable order: each
+    /// agent's in agent order, then the snapshot-wide ones.
+    pub(crate) failures: Vec<FieldFailure>,
+}
+
+/// Reads the process fields of every agent.
+pub(crate) async fn read(
+    cx: &Collect,
+    source: &Arc<dyn ProcSource>,
+    lookups: Vec<Lookup>,
+    clk_tck: Option<u64>,
+) -> Readings {
+    let count = lookups.len();
+    let live = lookups.iter().any(|l| l.pid.is_some_and(|pid| pid > 0));
+    // No agent with a pid that could exist: no walk over /proc at all.
+    let view = if live {
+        Some(view(cx, source).await)
+    } else {
+        None
+    };
+    let now_unix = cx.now().map(|now| now.timestamp());
+    let moved = Arc::clone(source);
+    let task = tokio::task::spawn_blocking(move || {
+        read_agents(&*moved, view.as_deref(), &lookups, now_unix, clk_tck)
+    });
+    match task.await {
+        Ok(readings) => readings,
+        Err(error) => Readings {
+            agents: vec![ProcFields::default(); count],
+            failures: vec![(
+                "agents[*].proc".to_owned(),
+                Failure::panic("reading processes", error),
+            )],
+        },
+    }
+}
+
+fn who(lookup: &Lookup, pid: i64) -> String {
+    match lookup.job_id {
+        Some(job) => format!("job {job}, pid {pid}"),
+        None => format!("job unknown, pid {pid}"),
+    }
+}
+
+fn read_agents(
+    source: &dyn ProcSource,
+    view: Option<&ProcView>,
+    lookups: &[Lookup],
+    now_unix: Option<i64>,
+    clk_tck: Option<u64>,
+) -> Readings {
+    let mut readings = Readings::default();
+    let (mut table_needed, mut boot_needed) = (false, false);
+    for (i, lookup) in lookups.iter().enumerate() {
+        let mut fields = ProcFields::default();
+        let Some(pid) = lookup.pid else {
+            let job = lookup.job_id.map_or_else(
+                || "a job with an unknown id".to_owned(),
+                |j| format!("job {j}"),
+            );
+            readings.failures.push((
+                format!("agents[{i}].proc"),
+                Failure::new("no_pid", format!("{job} is running with no pid")),
+            ));
+            readings.agents.push(fields);
+            continue;
+        };
+        let info = match source.process(pid) {
+            Ok(info) => info,
+            Err(error) => {
+                readings.failures.push((
+                    format!("agents[{i}].proc"),
+                    Failure::from_proc(&who(lookup, pid), &error),
+                ));
+                readings.agents.push(fields);
+                continue;
+            }
+        };
+        fields.cpu_ticks = Some(info.cpu_ticks);
+        fields.state = Some(info.state.to_string());
+        fields.start_ticks = Some(info.start_ticks);
+        fields.threads = Some(info.threads);
+        fields.rss_bytes = Some(info.rss_bytes);
+
+        match view.map(|v| &v.table) {
+            Some(Ok(table)) => match table.tree(info.pid) {
+                Some(tree) => {
+                    fields.tree_cpu_ticks = Some(tree.cpu_ticks);
+                    fields.tree_procs = Some(tree.procs);
+                }
+                None => readings.failures.push((
+                    format!("agents[{i}].tree"),
+                    Failure::new(
+                        "not_in_table",
+                        format!(
+                            "{}: the process is not in the process table read for this snapshot",
+                            who(lookup, pid)
+                        ),
+                    ),
+                )),
+            },
+            Some(Err(_)) | None => table_needed = true,
+        }
+
+        match (view.map(|v| &v.boot_time), now_unix, clk_tck) {
+            (Some(Ok(boot_time)), Some(now), Some(clk_tck)) => {
+                fields.proc_age_s = proc_age_s(now, *boot_time, info.start_ticks, clk_tck);
+            }
+            // Without a clock or clk_tck the envelope already shows it
+            // (`generated_at: ""`, `clk_tck: null`): nothing to record.
+            (Some(Ok(_)), _, _) => {}
+            (Some(Err(_)) | None, _, _) => boot_needed = true,
+        }
+        readings.agents.push(fields);
+    }
+    // Snapshot-wide failures, recorded once and only when a field needed them.
+    let global = |needed: bool, field: &str, pick: fn(&ProcView) -> Option<&Failure>| {
+        if !needed {
+            return None;
+        }
+        let failure = view.and_then(pick).cloned().unwrap_or_else(|| {
+            Failure::new(
+                "unavailable",
+                "the process view was not read for this snapshot",
+            )
+        });
+        Some((field.to_owned(), failure))
+    };
+    readings
+        .failures
+        .extend(global(table_needed, "agents[*].tree", |v| {
+            v.table.as_ref().err()
+        }));
+    readings
+        .failures
+        .extend(global(boot_needed, "agents[*].proc_age_s", |v| {
+            v.boot_time.as_ref().err()
+        }));
+    readings
+}

@@ -1,0 +1,321 @@
+//! The section itself and its OpenMetrics mapping.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
+use vitals_proc::ProcSource;
+
+use crate::proc::{self, Lookup, ProcFields};
+use crate::{AgentSource, KEY, ORDER, RunningAgent};
+
+/// The `agents` section: one entry per running agent, with its process facts.
+///
+/// Each entry holds, in this order, the contract-v1 fields `agent`,
+/// `run_id`, `job_id`, `repo`, `pid`, `runtime_s`, `model`, `effort`,
+/// `cpu_ticks`, then the additive process fields `state`, `start_ticks`,
+/// `proc_age_s`, `threads`, `rss_bytes`, `tree_cpu_ticks` and `tree_procs`
+/// (see `docs/contract.md`). `runtime_s` is whole seconds from the job's
+/// `started_at` to the snapshot's clock. `cpu_ticks` keeps the seed's
+/// meaning: `utime + stime` of the process itself.
+///
+/// # Process facts
+///
+/// They come from the [`ProcSource`] given with
+/// [`with_proc`](Self::with_proc); without one every process field is
+/// `null` and nothing is recorded. With one, reading is done off the async
+/// threads (`spawn_blocking`): the process table and the boot time once per
+/// snapshot (shared through the snapshot's scratch space, and skipped when
+/// no agent has a positive pid), then one `stat` read per agent.
+///
+/// An agent whose process cannot be read keeps its database fields and gets
+/// `null` process fields, while every other agent stays intact; the reason
+/// goes to the meta section as a degraded field:
+///
+/// | field | kind | when |
+/// | --- | --- | --- |
+/// | `agents[i].proc` | `no_pid` | the running job has no pid (yet) |
+/// | `agents[i].proc` | the [`ProcError`](vitals_proc::ProcError) kind: `invalid_pid`, `no_such_process`, `permission_denied`, `unparsable`, `io`, `unsupported` | the pid is zero, negative or too large, the process is gone, unreadable, ... |
+/// | `agents[i].tree` | `not_in_table` | the process was read but is not in the snapshot's process table (it started after the table was read): `tree_*` are `null` |
+/// | `agents[*].tree` | the table's error kind | the process table could not be read: `tree_*` are `null` for every agent (recorded once) |
+/// | `agents[*].proc_age_s` | the boot time's error kind | the boot time could not be read: `proc_age_s` is `null` for every agent (recorded once) |
+/// | `agents[*].proc` | `panic` | the process source panicked |
+///
+/// A zombie (`state` `"Z"`) is reported as read: it still exists. Messages
+/// name the job id and the pid. `proc_age_s` is also `null`, without a
+/// record, when the snapshot has no clock or `clk_tck` is unknown: the
+/// envelope shows both already.
+///
+/// # Metrics
+///
+/// Per agent, labelled `agent`, `job_id`, `run_id` and `pid` (`""` when
+/// null); family names as in [`MetricFamily::name`], the encoder adds the
+/// unit and `_total`:
+///
+/// | family | kind | unit | from |
+/// | --- | --- | --- | --- |
+/// | `vitals_agent_cpu_ticks` | counter | | `cpu_ticks` |
+/// | `vitals_agent_cpu` | counter | seconds | `cpu_ticks / clk_tck`, only when the `clk_tck` the process source reported at [`with_proc`](Self::with_proc) is known |
+/// | `vitals_agent_runtime` | gauge | seconds | `runtime_s` |
+/// | `vitals_agent_rss` | gauge | bytes | `rss_bytes` |
+/// | `vitals_agent_threads` | gauge | | `threads` |
+/// | `vitals_agent_tree_cpu_ticks` | gauge | | `tree_cpu_ticks` |
+/// | `vitals_agent_tree_procs` | gauge | | `tree_procs` |
+/// | `vitals_agent_proc_age` | gauge | seconds | `proc_age_s` |
+/// | `vitals_agent_state` | gauge | | 1, with an extra `state` label |
+///
+/// `vitals_agent_tree_cpu_ticks` is a gauge, not a counter: a child that
+/// exits takes its ticks out of the tree sum, and a counter that drops would
+/// read as a reset. `null` values have no sample.
+#[derive(Debug, Clone)]
+pub struct AgentsSection {
+    source: Arc<dyn AgentSource>,
+    proc: Option<Arc<dyn ProcSource>>,
+    clk_tck: Option<u64>,
+}
+
+impl AgentsSection {
+    /// A section reading running agents from `source`, with no process facts.
+    #[must_use]
+    pub fn new(source: Arc<dyn AgentSource>) -> Self {
+        Self {
+            source,
+            proc: None,
+            clk_tck: None,
+        }
+    }
+
+    /// Reads process facts from `proc`. Its [`clk_tck`](ProcSource::clk_tck)
+    /// is read once, here (the kernel's tick rate does not change while the
+    /// system runs), for `proc_age_s` and the CPU-seconds metric.
+    #[must_use]
+    pub fn with_proc(mut self, proc: Arc<dyn ProcSource>) -> Self {
+        self.clk_tck = proc.clk_tck();
+        self.proc = Some(proc);
+        self
+    }
+
+    /// The clock ticks per second of the process source, when one is set and knows it.
+    #[must_use]
+    pub fn clk_tck(&self) -> Option<u64> {
+        self.clk_tck
+    }
+}
+
+/// One entry of the output, in contract order.
+#[derive(Debug, Serialize)]
+struct AgentEntry {
+    agent: Option<String>,
+    run_id: Option<i64>,
+    job_id: Option<i64>,
+    repo: Option<String>,
+    pid: Option<i64>,
+    runtime_s: Option<i64>,
+    model: Option<String>,
+    effort: Option<String>,
+    cpu_ticks: Option<u64>,
+    state: Option<String>,
+    start_ticks: Option<u64>,
+    proc_age_s: Option<i64>,
+    threads: Option<i64>,
+    rss_bytes: Option<u64>,
+    tree_cpu_ticks: Option<u64>,
+    tree_procs: Option<u32>,
+}
+
+impl AgentEntry {
+    fn new(row: RunningAgent, runtime_s: Option<i64>, proc: ProcFields) -> Self {
+        Self {
+            agent: row.agent,
+            run_id: row.run_id,
+            job_id: row.job_id,
+            repo: row.repo,
+            pid: row.pid,
+            runtime_s,
+            model: row.model,
+            effort: row.effort,
+            cpu_ticks: proc.cpu_ticks,
+            state: proc.state,
+            start_ticks: proc.start_ticks,
+            proc_age_s: proc.proc_age_s,
+            threads: proc.threads,
+            rss_bytes: proc.rss_bytes,
+            tree_cpu_ticks: proc.tree_cpu_ticks,
+            tree_procs: proc.tree_procs,
+        }
+    }
+}
+
+#[async_trait]
+impl Section for AgentsSection {
+    fn key(&self) -> &str {
+        KEY
+    }
+
+    fn fallback(&self) -> Fallback {
+        Fallback::EmptyArray
+    }
+
+    fn order(&self) -> i32 {
+        ORDER
+    }
+
+    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+        let rows = self.source.running_agents(cx).await?;
+        let mut facts = match &self.proc {
+            None => Vec::new(),
+            Some(source) => {
+                let lookups = rows
+                    .iter()
+                    .map(|row| Lookup {
+                        job_id: row.job_id,
+                        pid: row.pid,
+                    })
+                    .collect();
+                let readings = proc::read(cx, source, lookups, self.clk_tck).await;
+                for (field, failure) in &readings.failures {
+                    cx.record_field_failure(field, &failure.kind, &failure.message);
+                }
+                readings.agents
+            }
+        }
+        .into_iter();
+        let entries: Vec<AgentEntry> = rows
+            .into_iter()
+            .map(|row| {
+                let runtime_s = row.started_at.and_then(|at| cx.seconds_since(at));
+                AgentEntry::new(row, runtime_s, facts.next().unwrap_or_default())
+            })
+            .collect();
+        Ok(serde_json::to_value(entries)?)
+    }
+
+    fn metrics(&self, value: &Value, out: &mut Vec<MetricFamily>) {
+        let family = |name: &str, help: &str, kind, unit: Option<&str>| {
+            let family = MetricFamily::new(name, help, kind);
+            match unit {
+                Some(unit) => family.with_unit(unit),
+                None => family,
+            }
+        };
+        use MetricKind::{Counter, Gauge};
+        let mut state = family(
+            "vitals_agent_state",
+            "The agent process's one-letter state (the label), always 1.",
+            Gauge,
+            None,
+        );
+        let mut cpu_seconds = family(
+            "vitals_agent_cpu",
+            "CPU time (user + system) of the agent process itself.",
+            Counter,
+            Some("seconds"),
+        );
+        // (JSON field, family)
+        let mut plain = [
+            (
+                "cpu_ticks",
+                family(
+                    "vitals_agent_cpu_ticks",
+                    "CPU time (user + system) of the agent process itself, in clock ticks.",
+                    Counter,
+                    None,
+                ),
+            ),
+            (
+                "runtime_s",
+                family(
+                    "vitals_agent_runtime",
+                    "Time since the agent's job started.",
+                    Gauge,
+                    Some("seconds"),
+                ),
+            ),
+            (
+                "rss_bytes",
+                family(
+                    "vitals_agent_rss",
+                    "Resident set size of the agent process.",
+                    Gauge,
+                    Some("bytes"),
+                ),
+            ),
+            (
+                "threads",
+                family(
+                    "vitals_agent_threads",
+                    "Threads of the agent process.",
+                    Gauge,
+                    None,
+                ),
+            ),
+            (
+                "tree_cpu_ticks",
+                family(
+                    "vitals_agent_tree_cpu_ticks",
+                    "CPU time of the agent process and its live descendants, in clock ticks (drops when a child exits).",
+                    Gauge,
+                    None,
+                ),
+            ),
+            (
+                "tree_procs",
+                family(
+                    "vitals_agent_tree_procs",
+                    "Processes in the agent's process tree, itself included.",
+                    Gauge,
+                    None,
+                ),
+            ),
+            (
+                "proc_age_s",
+                family(
+                    "vitals_agent_proc_age",
+                    "Time since the agent process started.",
+                    Gauge,
+                    Some("seconds"),
+                ),
+            ),
+        ];
+        let ticks_per_second = self.clk_tck.filter(|t| *t > 0);
+        for entry in value.as_array().into_iter().flatten() {
+            let labels =
+                ["agent", "job_id", "run_id", "pid"].map(|name| (name, label(entry.get(name))));
+            if let Some(letter) = entry.get("state").and_then(Value::as_str) {
+                let mut with_state = labels.to_vec();
+                with_state.push(("state", letter.to_owned()));
+                state.push(with_state, 1.0);
+            }
+            if let (Some(ticks), Some(per_second)) = (
+                entry.get("cpu_ticks").and_then(Value::as_f64),
+                ticks_per_second,
+            ) {
+                cpu_seconds.push(labels.clone(), ticks / per_second as f64);
+            }
+            for (field, family) in &mut plain {
+                if let Some(number) = entry.get(*field).and_then(Value::as_f64) {
+                    family.push(labels.clone(), number);
+                }
+            }
+        }
+        let [cpu_ticks, rest @ ..] = plain;
+        cpu_ticks.1.emit_into(out);
+        cpu_seconds.emit_into(out);
+        for (_, family) in rest {
+            family.emit_into(out);
+        }
+        state.emit_into(out);
+    }
+}
+
+/// A label value from a JSON field: strings as they are, numbers and
+/// booleans as their JSON text, anything else (missing, `null`) as `""`.
+fn label(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
+        _ => String::new(),
+    }
+}
