@@ -9,8 +9,11 @@ use subtle::ConstantTimeEq;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The path does not start with `/`, or holds a capture or wildcard (`{`, `}`, `*`).
-    #[error("invalid metrics path `{path}`: it must start with `/` and hold no `{{`, `}}` or `*`")]
+    /// The path does not start with `/`, or holds a capture or wildcard (`{`,
+    /// `}`, `*`, or a segment starting with `:`).
+    #[error(
+        "invalid metrics path `{path}`: it must start with `/` and hold no `{{`, `}}`, `*` or segment starting with `:`"
+    )]
     InvalidPath {
         /// The refused path.
         path: String,
@@ -192,7 +195,8 @@ impl MetricsConfig {
     /// [`ConfigError::ZeroConcurrencyLimit`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         let path = &self.path;
-        if !path.starts_with('/') || path.contains(['{', '}', '*']) {
+        let capture = path.split('/').any(|segment| segment.starts_with(':'));
+        if !path.starts_with('/') || path.contains(['{', '}', '*']) || capture {
             return Err(ConfigError::InvalidPath { path: path.clone() });
         }
         if self.timeout.is_zero() {
@@ -257,7 +261,7 @@ mod tests {
     #[test]
     fn configs_are_validated() {
         assert!(MetricsConfig::new().validate().is_ok());
-        for bad in ["metrics", "", "/m/{id}", "/m/*rest"] {
+        for bad in ["metrics", "", "/m/{id}", "/m/*rest", "/m/:id"] {
             assert!(
                 matches!(
                     MetricsConfig::new().path(bad).validate(),

@@ -40,7 +40,8 @@
 //!   forces JSON. See [`encode_openmetrics`] and `docs/openmetrics.md` for the mapping.
 //! * With a [`BearerToken`] configured: `401 Unauthorized` with
 //!   `WWW-Authenticate: Bearer realm="vitals"` on a missing or wrong
-//!   `Authorization: Bearer …` header; no snapshot is built for such a request.
+//!   `Authorization: Bearer …` header; no snapshot is built for such a request,
+//!   and it is refused before it takes one of the concurrency slots.
 //! * `503 Service Unavailable` (empty body) when a request does not finish
 //!   within the timeout (default 10 s), time spent waiting for one of the
 //!   concurrency slots (default 64) included.

@@ -106,14 +106,17 @@ async fn authenticate(
 ) -> Response {
     match bearer(request.headers()) {
         Some(candidate) if token.verify(candidate) => next.run(request).await,
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(CHALLENGE),
-            )],
-        )
-            .into_response(),
+        _ => {
+            tracing::debug!("vitals: request without a valid bearer token refused");
+            (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(CHALLENGE),
+                )],
+            )
+                .into_response()
+        }
     }
 }
 

@@ -615,7 +615,8 @@ async fn storm(app: &Router, n: usize) -> Vec<StatusCode> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_share_one_build() {
-    let f = fixture_with(Duration::from_millis(500), |b| b);
+    // The build takes 1 s, far longer than starting 200 requests takes.
+    let f = fixture_with(Duration::from_secs(1), |b| b);
     let config = MetricsConfig::new().concurrency_limit(256);
     let app = router_with(f.assembler, config).unwrap();
     let statuses = storm(&app, 200).await;
