@@ -244,6 +244,74 @@ pub fn compare(old: &Shape, new: &Shape) -> ShapeDiff {
     diff
 }
 
+/// A golden shape file: the shape of one contract version.
+///
+/// Stored as JSON (`{"schema_version": 1, "paths": {"stages": "array", ...}}`)
+/// under `docs/contract/`; [`Golden::verdict`] compares a current snapshot
+/// with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Golden {
+    /// The contract version the shape belongs to.
+    pub schema_version: u64,
+    /// Every key path with its type.
+    pub paths: Shape,
+}
+
+/// What a snapshot means for a golden shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Same shape (types may have become `null`, integers may stand for numbers).
+    Same,
+    /// Only additions: no version bump is needed; refresh the golden file at leisure.
+    Additive(Vec<String>),
+    /// A breaking change under the same `schema_version`: bump the version
+    /// (and write a new golden file), or undo the change.
+    Breaking(ShapeDiff),
+    /// The snapshot carries another `schema_version` than the golden file:
+    /// a deliberate bump, which needs a golden file of its own.
+    NewVersion {
+        /// The version in the golden file.
+        golden: u64,
+        /// The version in the snapshot (`None` when absent or not an integer).
+        current: Option<u64>,
+    },
+}
+
+impl Golden {
+    /// The golden shape of a snapshot body.
+    #[must_use]
+    pub fn of(body: &Value) -> Self {
+        Self {
+            schema_version: body
+                .get("schema_version")
+                .and_then(Value::as_u64)
+                .unwrap_or_default(),
+            paths: Shape::of(body),
+        }
+    }
+
+    /// Compares a snapshot body with this golden shape.
+    #[must_use]
+    pub fn verdict(&self, body: &Value) -> Verdict {
+        let current = body.get("schema_version").and_then(Value::as_u64);
+        if current != Some(self.schema_version) {
+            return Verdict::NewVersion {
+                golden: self.schema_version,
+                current,
+            };
+        }
+        let diff = compare(&self.paths, &Shape::of(body));
+        if !diff.is_compatible() {
+            Verdict::Breaking(diff)
+        } else if diff.additive.is_empty() {
+            Verdict::Same
+        } else {
+            Verdict::Additive(diff.additive)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +390,28 @@ mod tests {
             &json!({"s": {"x": 1}}),
             &["s", "s[]", "s[].x"],
             &["s.x"],
+        );
+    }
+
+    #[test]
+    fn golden_verdicts() {
+        let v1 = json!({"schema_version": 1, "a": 1});
+        let golden = Golden::of(&v1);
+        assert_eq!(golden.verdict(&v1), Verdict::Same);
+        assert_eq!(
+            golden.verdict(&json!({"schema_version": 1, "a": 1, "b": 2})),
+            Verdict::Additive(vec!["b".into()])
+        );
+        assert!(matches!(
+            golden.verdict(&json!({"schema_version": 1})),
+            Verdict::Breaking(_)
+        ));
+        assert_eq!(
+            golden.verdict(&json!({"schema_version": 2})),
+            Verdict::NewVersion {
+                golden: 1,
+                current: Some(2)
+            }
         );
     }
 
