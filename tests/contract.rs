@@ -7,6 +7,7 @@
 //! * `tests/golden/populated.json` is a whole snapshot of the built-in sections
 //!   over `vitals::fake::populated()` with a fixed clock. Refresh it with
 //!   `UPDATE_EXPECT=1 cargo test -p vitals --test contract` and read the diff.
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use std::path::PathBuf;
 
