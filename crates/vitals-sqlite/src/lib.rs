@@ -1,1 +1,583 @@
-//! Read-only SQLite implementation of the vitals standard sources
+//! Read-only SQLite implementation of the vitals standard sources.
+//!
+//! An orchestrator keeps its state in SQLite (`tasks`, `jobs`, `agent_runs`);
+//! the `stages`, `queue`, `agents` and `cost` sections read it through their
+//! source traits. [`SqliteStore`] implements all four over the reference
+//! schema, so that a host publishes its snapshot with one line, and it does
+//! so the way a collector must: it never writes, never blocks the async
+//! runtime, never lets a slow query outlive its section's deadline, sees one
+//! point in time per snapshot, and turns every kind of bad input into an
+//! error kind (or a null field) in the meta section instead of a failure.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use vitals_core::Collect;
+//! use vitals_sqlite::SqliteStore;
+//! use vitals_stages::StageSource;
+//! use vitals_cost::CostSource;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("orchestrator.db");
+//! let writer = rusqlite::Connection::open(&path).unwrap();
+//! writer.execute_batch("
+//!     CREATE TABLE tasks (id INTEGER PRIMARY KEY, work_item_id TEXT NOT NULL, repo TEXT,
+//!         stage TEXT NOT NULL, stage_entered_at TEXT NOT NULL,
+//!         created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+//!     CREATE TABLE agent_runs (id INTEGER PRIMARY KEY, job_id INTEGER NOT NULL,
+//!         agent TEXT NOT NULL, started_at TEXT, finished_at TEXT, cost_usd REAL,
+//!         input_tokens INTEGER, output_tokens INTEGER,
+//!         cache_read_tokens INTEGER, cache_creation_tokens INTEGER);
+//!     INSERT INTO tasks VALUES (1, 'WI-1', 'api', 'review', '2026-01-01 00:00:00', '', ''),
+//!                              (2, 'WI-2', 'api', 'done',   '2026-01-01 00:00:00', '', '');
+//! ").unwrap();
+//!
+//! let store = SqliteStore::open(&path);
+//! let now = "2026-01-01T00:01:40Z".parse().unwrap();
+//! let cx = Collect::standalone(Some(now), Duration::from_secs(5));
+//!
+//! let tasks = store.active_tasks(&cx).await.unwrap();
+//! assert_eq!(tasks.len(), 1);
+//! assert_eq!(tasks[0].stage.as_deref(), Some("review"));
+//! assert_eq!(cx.seconds_since(tasks[0].stage_entered_at.unwrap()), Some(100));
+//! // An empty table gives zeros, not an error.
+//! assert_eq!(store.totals(&cx).await.unwrap().runs, 0);
+//!
+//! // A host hands the store to the registered sections:
+//! let resources = store.resources();
+//! assert!(resources.contains::<Arc<dyn StageSource>>());
+//! # }
+//! ```
+//!
+//! # Read-only, enforced by the connection
+//!
+//! * Every connection is opened with `SQLITE_OPEN_READ_ONLY` and then
+//!   `PRAGMA query_only = ON`; a write through it fails
+//!   (`attempt to write a readonly database`).
+//! * `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE` is set, so closing the store never
+//!   checkpoints a WAL database nor deletes its `-wal`/`-shm` files.
+//! * **WAL databases.** A read-only connection to a WAL database creates the
+//!   `-wal` and `-shm` files when they do not exist and the directory is
+//!   writable (<https://sqlite.org/wal.html>, "read-only databases"). The
+//!   store therefore looks before it opens, at the start of every snapshot:
+//!   - rollback-journal database, or WAL database whose `-wal` and `-shm`
+//!     both exist (a writer has it open): an ordinary read-only connection
+//!     with SQLite's locking, kept across snapshots. It opens the existing
+//!     files and creates none.
+//!   - WAL database without a `-wal` file: no connection has it open (a
+//!     writer's connection keeps its `-wal` until it closes, and the last
+//!     one to close checkpoints everything into the main file first), so the
+//!     main file alone is the whole database. It is read through an
+//!     `immutable=1` connection that lives **for this snapshot only**: it
+//!     takes no lock and creates no file. `immutable` is unsafe only if the
+//!     file changes while it is read, so the store takes the file's
+//!     fingerprint (device, inode, size, mtime, ctime) when the snapshot
+//!     begins and checks it after every query: if a writer appeared and
+//!     checkpointed meanwhile, the answer is discarded with the kind
+//!     `changed` (the next snapshot sees the new state). A writer that merely
+//!     appends to a new `-wal` during the snapshot does not touch the main
+//!     file; the snapshot then shows the state at its start, as any read
+//!     transaction would.
+//!   - WAL database with a `-wal` but no `-shm`: reading it needs a recovery
+//!     that creates the `-shm`, so it is refused with `unrecovered_wal`
+//!     (this is usually a writer caught opening the database; the next
+//!     snapshot reads it).
+//! * A zero-length file is refused (`empty_database`) without opening it:
+//!   SQLite would read it as an empty database and may delete a `-wal`
+//!   next to it.
+//! * The store reads the 100-byte database header through its own file
+//!   descriptor, which it keeps open as long as any connection to the file:
+//!   closing another descriptor of a file would drop the POSIX locks SQLite
+//!   holds on it in this process.
+//!
+//! # One snapshot, one read transaction
+//!
+//! A dedicated thread owns the connection; source methods send it requests
+//! tagged with [`Collect::snapshot_id`](vitals_core::Collect::snapshot_id)
+//! and await the reply, so blocking SQLite work never runs on the async
+//! runtime. The first request of a snapshot checks the file (missing,
+//! replaced: reopened) and issues a deferred `BEGIN`; the read transaction
+//! starts at its first `SELECT` and every later query of the snapshot sees
+//! that point in time. It ends when the snapshot ends (a guard kept in the
+//! snapshot's [`Scratch`](vitals_core::Scratch) sends "end snapshot N" when
+//! it drops), when a request of another snapshot arrives, or after the
+//! builder's `idle_release` without requests. The running-agents query,
+//! which both `agents` and `cost.running` need, runs once per snapshot: its
+//! rows are memoized in the scratch.
+//!
+//! # Interruption
+//!
+//! Each request carries its own cancellation flag, set when its caller
+//! gives up: the section's context is cancelled, its deadline passes, or the
+//! future is dropped. While the worker runs a request it installs that flag
+//! where the connection's progress handler (every 1000 VM steps) and busy
+//! handler look; they stop the statement when it is set (`interrupted`).
+//! A flag belongs to one request only, so a cancellation that arrives late
+//! can never interrupt the next request (unlike `sqlite3_interrupt`, which
+//! stops whatever runs at that moment). A request cancelled before it starts
+//! is not run at all.
+//!
+//! # Bad input
+//!
+//! | input | result |
+//! |---|---|
+//! | no file | every method: `no_database`; the store opens it when it appears |
+//! | zero-length file | every method: `empty_database` |
+//! | not SQLite | every method: `not_a_database` |
+//! | missing table | the methods reading it: `missing_table` (no `agent_runs`: agents answer with null `run_id`, degraded) |
+//! | missing column | required (keys, `status`, `stage`, aggregate inputs): that method fails with `missing_column`; other columns: the field is null and reported |
+//! | wrong type (`pid` `'abc'`) | the field is null, reported as `bad_value` |
+//! | `attempts` not an integer | skipped by the retry statistics, reported |
+//! | NULL where the schema says NOT NULL | the field is null, reported; a NULL status is not counted, reported |
+//! | integer column holding a REAL beyond `i64` | the field is null, reported as `overflow` |
+//! | `cost_usd` of `1e30` | a number like any other; infinity: null (`overflow`) |
+//! | token sums beyond `i64` | `totals` fails with `overflow` (`aggregate: null`) |
+//! | non-UTF-8 text | decoded lossily (U+FFFD) and reported |
+//! | unparsable timestamp | null, reported |
+//!
+//! "Reported" means a degraded field in the meta section of the section that
+//! reads it (through [`Collect::record_field_failure`](vitals_core::Collect::record_field_failure)).
+
+mod aggregate;
+mod decode;
+mod error;
+mod queries;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{OnceCell, oneshot};
+use vitals_agents::{AgentSource, RunningAgent};
+use vitals_core::{Collect, Resources, SectionError, SourceError, async_trait};
+use vitals_cost::{CostSource, CostTotals, RunningCost};
+use vitals_queue::{QueueSource, RetryStats};
+use vitals_stages::{StageRow, StageSource};
+
+pub use error::SqliteError;
+
+use queries::RunningSet;
+use worker::{Job, Msg, Request, Session, Stats, Worker};
+
+/// The busy timeout unless the builder sets another.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a read transaction may stay open without requests, unless the builder sets another.
+pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(30);
+
+static NEXT_STORE: AtomicU64 = AtomicU64::new(1);
+
+/// The read-only SQLite store: implements [`StageSource`], [`QueueSource`],
+/// [`AgentSource`] and [`CostSource`] over the reference schema.
+///
+/// Cheap to clone (clones share one worker thread and connection). The
+/// worker stops when the last clone, and the last snapshot using it, is gone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    path: PathBuf,
+    /// `None` when the worker thread could not be started.
+    sender: Option<Sender<Msg>>,
+    stats: Arc<Stats>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("running", &self.inner.sender.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteStoreBuilder {
+    path: PathBuf,
+    busy_timeout: Duration,
+    idle_release: Duration,
+}
+
+impl SqliteStoreBuilder {
+    /// How long a query waits while a writer holds the lock before failing
+    /// with `busy` (default [`DEFAULT_BUSY_TIMEOUT`]). The wait also ends
+    /// when the request is cancelled.
+    #[must_use]
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long a snapshot's read transaction may stay open without any
+    /// request before the store closes it (default [`DEFAULT_IDLE_RELEASE`]).
+    /// Normally a transaction ends with its snapshot; this bounds how long a
+    /// context kept alive by mistake can hold back the writer's checkpoints.
+    #[must_use]
+    pub fn idle_release(mut self, idle: Duration) -> Self {
+        self.idle_release = idle;
+        self
+    }
+
+    /// Starts the store. Infallible: a missing or bad file is reported by
+    /// each request (and picked up when it appears), and a worker thread
+    /// that cannot be spawned makes every request fail with `store_closed`.
+    #[must_use]
+    pub fn build(self) -> SqliteStore {
+        let stats = Arc::new(Stats::default());
+        let options = worker::Options {
+            busy_timeout: self.busy_timeout,
+            idle_release: self.idle_release,
+        };
+        let sender = match worker::spawn(self.path.clone(), options, Arc::clone(&stats)) {
+            Ok(sender) => Some(sender),
+            Err(error) => {
+                tracing::error!(%error, "vitals-sqlite: cannot start the worker thread");
+                None
+            }
+        };
+        SqliteStore {
+            inner: Arc::new(Inner {
+                id: NEXT_STORE.fetch_add(1, Ordering::Relaxed),
+                path: self.path,
+                sender,
+                stats,
+            }),
+        }
+    }
+}
+
+/// What a store keeps in a snapshot's scratch: per store, the guard that
+/// ends the read transaction and the memoized running-agents rows.
+#[derive(Clone, Default)]
+struct StoreScratch(Arc<Mutex<HashMap<u64, Arc<PerSnapshot>>>>);
+
+struct PerSnapshot {
+    _end: EndGuard,
+    /// `Err` holds a data error (memoized); interruptions are not stored.
+    running: OnceCell<Result<Arc<RunningSet>, Arc<SqliteError>>>,
+}
+
+/// Sends "end snapshot N" to the worker when the snapshot's scratch drops.
+struct EndGuard {
+    sender: Sender<Msg>,
+    snapshot: u64,
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        // The worker may be gone already; nothing to end then.
+        let _ = self.sender.send(Msg::End(self.snapshot));
+    }
+}
+
+/// Sets a request's cancellation flag when the waiting future ends, however
+/// it ends (answered, cancelled, timed out, dropped). After an answer the
+/// flag is no longer looked at.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+fn shared(error: &Arc<SqliteError>) -> SectionError {
+    SectionError::new(error.kind(), Arc::clone(error))
+}
+
+impl SqliteStore {
+    /// A store reading the database at `path`, with the default options.
+    ///
+    /// Nothing is opened yet: the file is checked at the start of every
+    /// snapshot, so a missing file only degrades the sections until it appears.
+    #[must_use]
+    pub fn open(path: impl AsRef<Path>) -> Self {
+        Self::builder(path).build()
+    }
+
+    /// A builder for a store reading the database at `path`.
+    #[must_use]
+    pub fn builder(path: impl AsRef<Path>) -> SqliteStoreBuilder {
+        SqliteStoreBuilder {
+            path: path.as_ref().to_owned(),
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            idle_release: DEFAULT_IDLE_RELEASE,
+        }
+    }
+
+    /// The database path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Resources holding this store as every source it implements
+    /// (`Arc<dyn StageSource>`, `Arc<dyn QueueSource>`, `Arc<dyn AgentSource>`,
+    /// `Arc<dyn CostSource>`), for `Assembler::builder().registered(&resources)`.
+    #[must_use]
+    pub fn resources(&self) -> Resources {
+        let mut resources = Resources::new();
+        self.add_to(&mut resources);
+        resources
+    }
+
+    /// Inserts this store into `resources` as every source it implements.
+    pub fn add_to(&self, resources: &mut Resources) {
+        resources
+            .insert::<Arc<dyn StageSource>>(Arc::new(self.clone()))
+            .insert::<Arc<dyn QueueSource>>(Arc::new(self.clone()))
+            .insert::<Arc<dyn AgentSource>>(Arc::new(self.clone()))
+            .insert::<Arc<dyn CostSource>>(Arc::new(self.clone()));
+    }
+
+    fn sender(&self) -> Result<Sender<Msg>, SqliteError> {
+        self.inner
+            .sender
+            .as_ref()
+            .cloned()
+            .ok_or(SqliteError::StoreClosed)
+    }
+
+    /// This store's state in the snapshot of `cx`, created on first use.
+    async fn per_snapshot(&self, cx: &Collect) -> Result<Arc<PerSnapshot>, SqliteError> {
+        let sender = self.sender()?;
+        let scratch: StoreScratch = cx
+            .scratch()
+            .get_or_init(|| async { StoreScratch::default() })
+            .await;
+        let mut map = scratch.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = map.entry(self.inner.id).or_insert_with(|| {
+            Arc::new(PerSnapshot {
+                _end: EndGuard {
+                    sender,
+                    snapshot: cx.snapshot_id(),
+                },
+                running: OnceCell::new(),
+            })
+        });
+        Ok(Arc::clone(entry))
+    }
+
+    /// Runs `work` on the worker inside the snapshot's read transaction and
+    /// waits for the answer, the context's cancellation or its deadline.
+    async fn call<T, F>(&self, cx: &Collect, work: F) -> Result<T, SqliteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Session<'_>) -> Result<T, SqliteError> + Send + 'static,
+    {
+        let sender = self.sender()?;
+        if cx.cancellation().is_cancelled() || cx.remaining().is_zero() {
+            return Err(SqliteError::Interrupted { source: None });
+        }
+        self.per_snapshot(cx).await?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
+        let request = Request {
+            snapshot: cx.snapshot_id(),
+            cancel,
+        };
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |worker: &mut Worker| {
+            let out = worker.run(&request, work);
+            // The caller may have given up; the answer is then dropped.
+            let _ = tx.send(out);
+        });
+        sender
+            .send(Msg::Run(job))
+            .map_err(|_| SqliteError::StoreClosed)?;
+        tokio::select! {
+            biased;
+            reply = rx => reply.unwrap_or(Err(SqliteError::NoReply)),
+            () = cx.cancelled() => Err(SqliteError::Interrupted { source: None }),
+            () = tokio::time::sleep_until(cx.deadline()) => Err(SqliteError::Interrupted { source: None }),
+        }
+    }
+
+    /// The running-agents rows of this snapshot, queried once and shared.
+    async fn running_set(&self, cx: &Collect) -> Result<Arc<RunningSet>, SectionError> {
+        let per = self.per_snapshot(cx).await?;
+        let stats = Arc::clone(&self.inner.stats);
+        let memo = per
+            .running
+            .get_or_try_init(|| async {
+                let out = self
+                    .call(cx, move |s| {
+                        stats.running_queries.fetch_add(1, Ordering::Relaxed);
+                        queries::running(s.conn, s.path)
+                    })
+                    .await;
+                match out {
+                    Ok(set) => Ok(Ok(Arc::new(set))),
+                    // Specific to this caller's deadline or to the worker: not memoized.
+                    Err(
+                        error @ (SqliteError::Interrupted { .. }
+                        | SqliteError::StoreClosed
+                        | SqliteError::NoReply),
+                    ) => Err(error),
+                    Err(error) => Ok(Err(Arc::new(error))),
+                }
+            })
+            .await?;
+        match memo {
+            Ok(set) => Ok(Arc::clone(set)),
+            Err(error) => Err(shared(error)),
+        }
+    }
+
+    #[cfg(test)]
+    fn stats(&self) -> &Stats {
+        &self.inner.stats
+    }
+
+    /// Runs arbitrary work on the store's own connection, in the snapshot's
+    /// transaction (tests: attempted writes, slow queries, query plans).
+    #[cfg(test)]
+    async fn with_connection_for_test<T, F>(&self, cx: &Collect, work: F) -> Result<T, SqliteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> Result<T, SqliteError> + Send + 'static,
+    {
+        self.call(cx, move |s| work(s.conn)).await
+    }
+}
+
+const STAGE_FIELDS: &[(&str, &str)] = &[
+    ("tasks.id", "task_id"),
+    ("tasks.work_item_id", "work_item"),
+    ("tasks.stage", "stage"),
+    ("tasks.repo", "repo"),
+    ("tasks.stage_entered_at", "age_in_stage_s"),
+];
+
+const AGENT_FIELDS: &[(&str, &str)] = &[
+    ("jobs.id", "job_id"),
+    ("jobs.agent", "agent"),
+    ("jobs.repo", "repo"),
+    ("jobs.pid", "pid"),
+    ("jobs.model", "model"),
+    ("jobs.effort", "effort"),
+    ("jobs.started_at", "runtime_s"),
+    ("agent_runs.id", "run_id"),
+];
+
+const COST_FIELDS: &[(&str, &str)] = &[
+    ("jobs.id", "running.job_id"),
+    ("jobs.agent", "running.agent"),
+    ("agent_runs.id", "running.run_id"),
+    ("agent_runs.cost_usd", "running.cost_usd"),
+    ("agent_runs.input_tokens", "running.input_tokens"),
+    ("agent_runs.output_tokens", "running.output_tokens"),
+    ("agent_runs.cache_read_tokens", "running.cache_read_tokens"),
+    (
+        "agent_runs.cache_creation_tokens",
+        "running.cache_creation_tokens",
+    ),
+];
+
+#[async_trait]
+impl StageSource for SqliteStore {
+    async fn active_tasks(&self, cx: &Collect) -> Result<Vec<StageRow>, SectionError> {
+        let decoded = self
+            .call(cx, |s| queries::active_tasks(s.conn, s.path))
+            .await?;
+        decoded.issues.record(cx, STAGE_FIELDS);
+        Ok(decoded
+            .rows
+            .into_iter()
+            .map(|t| StageRow {
+                task_id: t.task_id,
+                work_item: t.work_item,
+                stage: t.stage,
+                repo: t.repo,
+                stage_entered_at: t.stage_entered_at,
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl QueueSource for SqliteStore {
+    async fn status_counts(&self, cx: &Collect) -> Result<Vec<(String, i64)>, SectionError> {
+        let decoded = self
+            .call(cx, |s| s.aggregates.status_counts(s.conn, s.path))
+            .await?;
+        decoded.issues.record_all(cx, "counts");
+        Ok(decoded.rows)
+    }
+
+    async fn retry_stats(&self, cx: &Collect) -> Result<RetryStats, SectionError> {
+        let decoded = self
+            .call(cx, |s| queries::retry_stats(s.conn, s.path))
+            .await?;
+        decoded.issues.record_all(cx, "retries");
+        Ok(decoded.rows)
+    }
+}
+
+#[async_trait]
+impl AgentSource for SqliteStore {
+    async fn running_agents(&self, cx: &Collect) -> Result<Vec<RunningAgent>, SectionError> {
+        let set = self.running_set(cx).await?;
+        set.issues.record(cx, AGENT_FIELDS);
+        Ok(set
+            .rows
+            .iter()
+            .map(|r| RunningAgent {
+                agent: r.agent.clone(),
+                run_id: r.run_id,
+                job_id: r.job_id,
+                repo: r.repo.clone(),
+                pid: r.pid,
+                started_at: r.started_at,
+                model: r.model.clone(),
+                effort: r.effort.clone(),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl CostSource for SqliteStore {
+    async fn running_costs(&self, cx: &Collect) -> Result<Vec<RunningCost>, SectionError> {
+        let set = self.running_set(cx).await?;
+        if let Some(error) = &set.runs_error {
+            return Err(shared(error));
+        }
+        set.issues.record(cx, COST_FIELDS);
+        Ok(set
+            .rows
+            .iter()
+            .map(|r| RunningCost {
+                run_id: r.run_id,
+                job_id: r.job_id,
+                agent: r.agent.clone(),
+                cost_usd: r.cost_usd,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                cache_read_tokens: r.cache_read_tokens,
+                cache_creation_tokens: r.cache_creation_tokens,
+            })
+            .collect())
+    }
+
+    async fn totals(&self, cx: &Collect) -> Result<CostTotals, SectionError> {
+        let decoded = self
+            .call(cx, |s| s.aggregates.totals(s.conn, s.path))
+            .await?;
+        decoded.issues.record_all(cx, "aggregate");
+        Ok(decoded.rows)
+    }
+}

@@ -1,0 +1,196 @@
+//! The error of the SQLite store, with a short kind for the meta section.
+
+use std::io;
+use std::path::PathBuf;
+
+use rusqlite::ErrorCode;
+use vitals_core::SourceError;
+
+/// Why the SQLite store could not answer a request.
+///
+/// Every variant keeps its cause. [`SourceError::kind`] gives the short code
+/// shown in the snapshot's meta section (`collector.sections.<key>.error.kind`
+/// or a degraded field's `kind`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqliteError {
+    /// There is no file at the database path (yet). Kind `no_database`.
+    #[error("no database file at {}", path.display())]
+    NoDatabase {
+        /// The configured path.
+        path: PathBuf,
+        /// The error of `stat`.
+        #[source]
+        source: io::Error,
+    },
+    /// The file exists but has zero bytes. SQLite would treat it as an empty
+    /// database (and might delete a `-wal` next to it), so the store does not
+    /// open it. Kind `empty_database`.
+    #[error("the database file {} is empty (zero bytes)", path.display())]
+    EmptyDatabase {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// The file is not an SQLite database (bad header, or SQLite said so).
+    /// Kind `not_a_database`.
+    #[error("{} is not an sqlite database", path.display())]
+    NotADatabase {
+        /// The configured path.
+        path: PathBuf,
+        /// SQLite's own error, when it was SQLite that refused the file.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// The database is in WAL mode and has a `-wal` file but no `-shm` file.
+    /// Reading it would need a WAL recovery that creates the `-shm` file,
+    /// which a read-only collector must not do. Usually transient (a writer
+    /// is opening the database). Kind `unrecovered_wal`.
+    #[error("{} has a -wal file but no -shm file; reading it would create files", path.display())]
+    UnrecoveredWal {
+        /// The configured path.
+        path: PathBuf,
+    },
+    /// A table the query reads does not exist. Kind `missing_table`.
+    #[error("no such table: {table}")]
+    MissingTable {
+        /// The table's name.
+        table: String,
+        /// SQLite's error, when SQLite reported it.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// A column the query needs does not exist. Kind `missing_column`.
+    #[error("no such column: {column}")]
+    MissingColumn {
+        /// The column, as `table.column` when known.
+        column: String,
+        /// SQLite's error, when SQLite reported it.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// A writer held the lock longer than the busy timeout. Kind `busy`.
+    #[error("the database stayed locked past the busy timeout")]
+    Busy {
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The request was cancelled (its section ran out of time) and its query
+    /// was interrupted, or it was dropped before it started. Kind `interrupted`.
+    #[error("the query was interrupted")]
+    Interrupted {
+        /// SQLite's error, when a running statement was interrupted.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// A value the answer cannot do without has the wrong type. Kind `bad_value`.
+    #[error("bad value: {what}")]
+    BadValue {
+        /// What was wrong, and where.
+        what: String,
+    },
+    /// A sum or value does not fit the 64-bit integer (or finite number) the
+    /// contract carries. Kind `overflow`.
+    #[error("{what} overflows")]
+    Overflow {
+        /// What overflowed.
+        what: String,
+        /// SQLite's error, when SQLite detected it (`integer overflow`).
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// The database file changed while it was read without a writer present
+    /// (WAL database without `-wal`, read immutable for one snapshot); the
+    /// answer may be torn and was discarded. Kind `changed`.
+    #[error("the database file changed while it was read")]
+    Changed,
+    /// An I/O error on the database path other than "not found". Kind `io`.
+    #[error("i/o error on {}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// Any other SQLite error. Kind `sqlite`.
+    #[error("sqlite error")]
+    Sqlite(#[source] rusqlite::Error),
+    /// The store's worker thread is gone (it could not be started, or the
+    /// store is shutting down). Kind `store_closed`.
+    #[error("the sqlite store is closed")]
+    StoreClosed,
+    /// The worker dropped the request without an answer (a bug: it
+    /// panicked while answering; the worker itself survives). Kind `no_reply`.
+    #[error("the sqlite worker dropped the request without an answer")]
+    NoReply,
+}
+
+impl SourceError for SqliteError {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::NoDatabase { .. } => "no_database",
+            Self::EmptyDatabase { .. } => "empty_database",
+            Self::NotADatabase { .. } => "not_a_database",
+            Self::UnrecoveredWal { .. } => "unrecovered_wal",
+            Self::MissingTable { .. } => "missing_table",
+            Self::MissingColumn { .. } => "missing_column",
+            Self::Busy { .. } => "busy",
+            Self::Interrupted { .. } => "interrupted",
+            Self::BadValue { .. } => "bad_value",
+            Self::Overflow { .. } => "overflow",
+            Self::Changed => "changed",
+            Self::Io { .. } => "io",
+            Self::Sqlite(_) => "sqlite",
+            Self::StoreClosed => "store_closed",
+            Self::NoReply => "no_reply",
+        }
+    }
+}
+
+impl SqliteError {
+    /// Classifies an error of SQLite by its code and message. `path` is the
+    /// database path, for the variants that name it.
+    pub(crate) fn from_sqlite(error: rusqlite::Error, path: &std::path::Path) -> Self {
+        let (code, message) = match &error {
+            rusqlite::Error::SqliteFailure(e, msg) => {
+                (Some(e.code), msg.clone().unwrap_or_default())
+            }
+            // A prepare error, with the statement text and the offset.
+            rusqlite::Error::SqlInputError { error, msg, .. } => (Some(error.code), msg.clone()),
+            _ => (None, String::new()),
+        };
+        match code {
+            Some(ErrorCode::NotADatabase) => Self::NotADatabase {
+                path: path.to_owned(),
+                source: Some(error),
+            },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                Self::Busy { source: error }
+            }
+            Some(ErrorCode::OperationInterrupted) => Self::Interrupted {
+                source: Some(error),
+            },
+            _ => {
+                if let Some(table) = message.strip_prefix("no such table: ") {
+                    Self::MissingTable {
+                        table: table.to_owned(),
+                        source: Some(error),
+                    }
+                } else if let Some(column) = message.strip_prefix("no such column: ") {
+                    Self::MissingColumn {
+                        column: column.to_owned(),
+                        source: Some(error),
+                    }
+                } else if message == "integer overflow" {
+                    Self::Overflow {
+                        what: "an integer sum".to_owned(),
+                        source: Some(error),
+                    }
+                } else {
+                    Self::Sqlite(error)
+                }
+            }
+        }
+    }
+}
