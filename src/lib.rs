@@ -16,7 +16,7 @@
 //! use std::sync::Arc;
 //! use vitals::prelude::*;
 //! use vitals::stages::{StageRow, fake::FakeStageSource};
-//! use vitals::cost::{CostTotals, fake::FakeCostSource};
+//! use vitals::cost::fake::FakeCostSource;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let stages = FakeStageSource::new(vec![StageRow {
@@ -27,7 +27,7 @@
 //! }]);
 //! let resources = Resources::new()
 //!     .with::<Arc<dyn StageSource>>(Arc::new(stages))
-//!     .with::<Arc<dyn CostSource>>(Arc::new(FakeCostSource::new(vec![], CostTotals::default())));
+//!     .with::<Arc<dyn CostSource>>(Arc::new(FakeCostSource::new()));
 //!
 //! let assembler = Assembler::builder()
 //!     .descriptors(vitals::BUILTIN.iter(), &resources)
