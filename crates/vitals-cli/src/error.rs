@@ -1,0 +1,161 @@
+//! The CLI's error type and its exit codes.
+
+use std::error::Error as _;
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use vitals::BuildError;
+use vitals::http::ConfigError;
+use vitals_refdb::RefDbError;
+
+/// Everything a `vitals` command can fail with. Degraded sections are not
+/// errors: a snapshot always succeeds.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// The tokio runtime could not be built.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] io::Error),
+
+    /// The signal handlers (SIGINT, SIGTERM) could not be installed.
+    #[error("cannot install the signal handlers")]
+    Signals(#[source] io::Error),
+
+    /// The built-in section set was refused by the assembler.
+    #[error("cannot assemble the built-in sections")]
+    Assemble(#[source] BuildError),
+
+    /// The endpoint configuration was refused.
+    #[error("invalid endpoint configuration")]
+    Endpoint(#[source] ConfigError),
+
+    /// The token file could not be read.
+    #[error("cannot read the token file {}", path.display())]
+    TokenFile {
+        /// The file given with `--token-file`.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The token file's content is not a usable token.
+    #[error("unusable token in {}", path.display())]
+    Token {
+        /// The file given with `--token-file`.
+        path: PathBuf,
+        /// What is wrong with the token.
+        #[source]
+        source: ConfigError,
+    },
+
+    /// A non-loopback address without a token and without `--allow-unauthenticated`.
+    #[error(
+        "refusing to serve on the non-loopback address {addr} without authentication: \
+         pass --token-file FILE, or --allow-unauthenticated to let anyone who can reach it read the snapshot"
+    )]
+    Unauthenticated {
+        /// The refused address.
+        addr: SocketAddr,
+    },
+
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address given with `--listen`.
+        addr: SocketAddr,
+        /// Why binding failed.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The HTTP server stopped with an error.
+    #[error("the http server failed")]
+    Serve(#[source] io::Error),
+
+    /// Writing the result to stdout failed.
+    #[error("cannot write to stdout")]
+    Stdout(#[source] io::Error),
+
+    /// `gen-db --out` names an existing file.
+    #[error("refusing to overwrite existing file {}", path.display())]
+    OutputExists {
+        /// The file given with `--out`.
+        path: PathBuf,
+    },
+
+    /// The requested database sizes contradict each other.
+    #[error("invalid database sizes")]
+    Shape(#[source] RefDbError),
+
+    /// Generating the database failed.
+    #[error("cannot generate the database {}", path.display())]
+    Generate {
+        /// The file given with `--out`.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: RefDbError,
+    },
+
+    /// A demo resource (temporary directory, thread) could not be created.
+    #[error("cannot {what}")]
+    DemoSetup {
+        /// What the demo was doing.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+
+    /// A demo agent process could not be started.
+    #[error("cannot start the demo agent {agent}")]
+    Spawn {
+        /// The agent's name.
+        agent: &'static str,
+        /// Why spawning failed.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The simulated orchestrator failed.
+    #[error("the simulated orchestrator failed")]
+    Simulator(#[source] RefDbError),
+}
+
+impl CliError {
+    /// 2 for errors the user fixes in the command line or its files (like
+    /// clap's usage errors), 1 for failures at run time.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Endpoint(_)
+            | CliError::TokenFile { .. }
+            | CliError::Token { .. }
+            | CliError::Unauthenticated { .. }
+            | CliError::OutputExists { .. }
+            | CliError::Shape(_) => 2,
+            CliError::Runtime(_)
+            | CliError::Signals(_)
+            | CliError::Assemble(_)
+            | CliError::Bind { .. }
+            | CliError::Serve(_)
+            | CliError::Stdout(_)
+            | CliError::Generate { .. }
+            | CliError::DemoSetup { .. }
+            | CliError::Spawn { .. }
+            | CliError::Simulator(_) => 1,
+        }
+    }
+
+    /// The error and its causes on one line, `outer: cause: root cause`.
+    pub(crate) fn chain(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = self.source();
+        while let Some(cause) = source {
+            let _ = write!(line, ": {cause}");
+            source = cause.source();
+        }
+        line
+    }
+}
