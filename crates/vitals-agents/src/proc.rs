@@ -4,7 +4,6 @@
 //! in the snapshot's scratch space; each agent then costs one read of its
 //! own `stat` and one lookup in the table.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 
 use vitals_core::Collect;
@@ -26,7 +25,7 @@ impl Failure {
     }
 
     fn from_proc(context: &str, error: &ProcError) -> Self {
-        Self::new(error.kind(), format!("{context}: {}", render_chain(error)))
+        Self::new(error.kind(), format!("{context}: {}", vitals_core::error_chain(error)))
     }
 
     fn panic(what: &str, error: tokio::task::JoinError) -> Self {
@@ -42,21 +41,6 @@ impl Failure {
         };
         Self::new("panic", format!("{what} panicked: {reason}"))
     }
-}
-
-/// An error and its causes on one line, without repeating a cause already in the text.
-fn render_chain(error: &(dyn StdError + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// The process fields of one agent; `None` is `null`.

@@ -61,12 +61,20 @@ impl SectionError {
     /// The human-readable message: this error and each of its causes, joined by `": "`.
     #[must_use]
     pub fn message(&self) -> String {
-        render_chain(&*self.inner)
+        error_chain(&*self.inner)
     }
 }
 
-/// Renders an error and its chain of causes on one line.
-pub(crate) fn render_chain(error: &(dyn StdError + 'static)) -> String {
+/// Renders an error and its chain of causes on one line, joined by `": "`,
+/// without repeating a cause whose text already ends the message (as
+/// `thiserror`'s `#[error("...: {0}")]` often does).
+///
+/// ```
+/// let io = std::io::Error::other("disk full");
+/// assert_eq!(vitals_core::error_chain(&io), "disk full");
+/// ```
+#[must_use]
+pub fn error_chain(error: &(dyn StdError + 'static)) -> String {
     let mut out = error.to_string();
     let mut cause = error.source();
     while let Some(c) = cause {

@@ -73,7 +73,7 @@ pub use assembler::{
 };
 pub use clock::{Clock, FixedClock, SystemClock, format_generated_at};
 pub use context::{Collect, FieldFailure, Scratch};
-pub use error::{BuildError, SectionError, SourceError};
+pub use error::{BuildError, SectionError, SourceError, error_chain};
 pub use registry::{Resources, SectionDescriptor, SectionFactory, registered};
 pub use section::{Fallback, Section};
 
