@@ -1,0 +1,326 @@
+//! `vitals snapshot` and `vitals gen-db`, run as subprocesses.
+#![expect(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![expect(clippy::print_stderr, reason = "tests forward the child's stderr")]
+
+#[allow(dead_code, reason = "each test binary uses a part of the helpers")]
+mod common;
+
+use common::{assert_all_sections_ok, fake_proc_root, fake_ticks, gen_db, run, running_pids, text};
+use serde_json::Value;
+
+#[test]
+fn snapshot_of_a_generated_database_has_every_section_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = gen_db(dir.path(), "s.db", &["--scale", "S", "--seed", "7"]);
+    let pids = running_pids(&db);
+    assert_eq!(pids.len(), 8);
+    let proc_root = fake_proc_root(dir.path(), &pids);
+
+    let out = run(&[
+        "snapshot",
+        "--db",
+        db.to_str().unwrap(),
+        "--proc-root",
+        proc_root.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "no warnings when every section is ok"
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().count() > 1, "pretty JSON by default");
+    let body: Value = serde_json::from_str(&stdout).unwrap();
+    assert_all_sections_ok(&body);
+
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "schema_version",
+            "generated_at",
+            "clk_tck",
+            "stages",
+            "queue",
+            "agents",
+            "cost",
+            "collector"
+        ]
+    );
+    assert_eq!(body["stages"].as_array().unwrap().len(), 20);
+    assert_eq!(body["queue"]["counts"]["running"], 8);
+    assert_eq!(body["queue"]["depth"], 12);
+    // No worker probe in the CLI: these are honest nulls.
+    assert_eq!(body["queue"]["breaker"], Value::Null);
+    assert_eq!(body["queue"]["max_concurrency"], Value::Null);
+    assert_eq!(body["queue"]["poll_interval"], Value::Null);
+    let agents = body["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 8);
+    for (agent, pid) in agents.iter().zip(&pids) {
+        assert_eq!(agent["pid"], *pid);
+        assert_eq!(agent["cpu_ticks"], fake_ticks(*pid), "{agent}");
+    }
+    assert_eq!(body["cost"]["running"].as_array().unwrap().len(), 8);
+    assert_eq!(body["cost"]["aggregate"]["runs"], 10_000);
+}
+
+#[test]
+fn compact_snapshot_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = gen_db(
+        dir.path(),
+        "tiny.db",
+        &[
+            "--tasks",
+            "10",
+            "--active-tasks",
+            "2",
+            "--jobs",
+            "20",
+            "--runs",
+            "25",
+            "--running",
+            "2",
+            "--queued",
+            "2",
+        ],
+    );
+    let out = run(&["snapshot", "--db", db.to_str().unwrap(), "--compact"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let body: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(body["queue"]["counts"]["running"], 2);
+    // The real /proc: the generator's pids can never exist, so each agent's
+    // process fields degrade, with a warning per field.
+    assert_eq!(
+        body["collector"]["sections"]["agents"]["status"],
+        "degraded"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: section agents: field agents[0].proc degraded (invalid_pid)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn snapshot_of_a_missing_database_degrades_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("not-yet.db");
+    let out = run(&["snapshot", "--db", db.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["schema_version"], 1);
+    assert_eq!(body["stages"], serde_json::json!([]));
+    assert_eq!(body["agents"], serde_json::json!([]));
+    assert_eq!(body["collector"]["sections"]["stages"]["status"], "error");
+    assert_eq!(
+        body["collector"]["sections"]["stages"]["error"]["kind"],
+        "no_database"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: section stages: error (no_database): "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: section agents: error (no_database): "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: section cost: field running degraded (no_database)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().all(|l| l.starts_with("warning: ")),
+        "{stderr}"
+    );
+    assert!(!db.exists(), "a snapshot never creates the database");
+}
+
+#[test]
+fn gen_db_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("precious.db");
+    std::fs::write(&path, "keep me").unwrap();
+    let out = run(&["gen-db", "--scale", "S", "--out", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("refusing to overwrite existing file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one clear line: {stderr}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+}
+
+/// `SELECT COUNT(*) ...` on a database opened read-only.
+fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+fn counts(db: &std::path::Path) -> [i64; 5] {
+    [
+        count(db, "SELECT COUNT(*) FROM tasks"),
+        count(
+            db,
+            "SELECT COUNT(*) FROM tasks WHERE stage NOT IN ('done', 'cancelled')",
+        ),
+        count(db, "SELECT COUNT(*) FROM jobs"),
+        count(db, "SELECT COUNT(*) FROM agent_runs"),
+        count(db, "SELECT COUNT(*) FROM jobs WHERE status = 'running'"),
+    ]
+}
+
+#[test]
+fn gen_db_explicit_sizes_give_those_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("sized.db");
+    let out = run(&[
+        "gen-db",
+        "--out",
+        out_path.to_str().unwrap(),
+        "--tasks",
+        "40",
+        "--active-tasks",
+        "6",
+        "--jobs",
+        "120",
+        "--runs",
+        "150",
+        "--running",
+        "3",
+        "--queued",
+        "5",
+        "--seed",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert_eq!(summary.lines().count(), 1, "{summary}");
+    assert!(
+        summary.contains("40 tasks (6 active), 120 jobs (3 running, 5 queued"),
+        "{summary}"
+    );
+    assert_eq!(counts(&out_path), [40, 6, 120, 150, 3]);
+    assert_eq!(
+        count(
+            &out_path,
+            "SELECT COUNT(*) FROM jobs WHERE status = 'queued'"
+        ),
+        5
+    );
+    assert_eq!(
+        count(
+            &out_path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
+        ),
+        4
+    );
+
+    // Explicit sizes override the scale's; --history-factor multiplies the history only.
+    let big = gen_db(
+        dir.path(),
+        "history.db",
+        &[
+            "--scale",
+            "S",
+            "--tasks",
+            "40",
+            "--active-tasks",
+            "6",
+            "--jobs",
+            "120",
+            "--runs",
+            "150",
+            "--running",
+            "3",
+            "--queued",
+            "5",
+            "--history-factor",
+            "3",
+            "--no-indexes",
+        ],
+    );
+    let active_runs = 150
+        - count(
+            &out_path,
+            "SELECT COUNT(*) FROM agent_runs r JOIN jobs j ON j.id = r.job_id WHERE j.status NOT IN ('running', 'queued')",
+        );
+    assert_eq!(
+        counts(&big),
+        [
+            6 + 34 * 3,
+            6,
+            8 + 112 * 3,
+            active_runs + (150 - active_runs) * 3,
+            3
+        ]
+    );
+    assert_eq!(
+        count(
+            &big,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn gen_db_refuses_inconsistent_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.db");
+    let out = run(&[
+        "gen-db",
+        "--out",
+        path.to_str().unwrap(),
+        "--jobs",
+        "10",
+        "--running",
+        "20",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("invalid database sizes"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn help_lists_the_commands_and_hides_the_agent() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for command in ["snapshot", "serve", "demo", "gen-db"] {
+        assert!(help.contains(command), "{help}");
+    }
+    assert!(!help.contains("__agent"), "{help}");
+    let out = run(&["serve", "--help"]);
+    let help = text(&out.stdout);
+    for flag in [
+        "--db",
+        "--listen",
+        "--token-file",
+        "--min-interval-ms",
+        "--section-timeout-ms",
+        "--proc-root",
+        "--disabled",
+        "--allow-unauthenticated",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+    // A usage error is clap's exit code 2.
+    assert_eq!(run(&["snapshot"]).status.code(), Some(2));
+}
