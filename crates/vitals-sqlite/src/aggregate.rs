@@ -4,13 +4,14 @@
 //! Both scan all history, so they dominate a scrape's cost on a large
 //! database. They are answered through [`Aggregates`], owned by the worker
 //! thread (so an implementation may keep state between snapshots without
-//! locking): today [`FullScan`] runs the plain queries every snapshot; an
-//! incremental implementation (running sums of settled rows, a high-water
-//! mark, periodic reconciliation) can replace it without touching the rest
-//! of the store.
+//! locking): [`FullScan`] runs the plain queries every snapshot;
+//! [`Incremental`](crate::incremental::Incremental) keeps running sums of
+//! settled rows, a high-water mark and the unsettled ids, and reconciles in
+//! the background (the default; see the builder's `incremental`).
 
 use std::fmt;
 use std::path::Path;
+use std::time::Instant;
 
 use rusqlite::Connection;
 use vitals_cost::CostTotals;
@@ -19,13 +20,15 @@ use crate::error::SqliteError;
 use crate::queries::{self, Decoded};
 
 /// How the store answers the aggregates. Called on the worker thread inside
-/// the snapshot's read transaction.
+/// the snapshot's read transaction, which was begun at `began` (its point
+/// in time is at or after that instant).
 pub(crate) trait Aggregates: Send + fmt::Debug {
     /// Jobs per status, every status present.
     fn status_counts(
         &mut self,
         conn: &Connection,
         path: &Path,
+        began: Instant,
     ) -> Result<Decoded<Vec<(String, i64)>>, SqliteError>;
 
     /// Totals over all runs.
@@ -33,11 +36,17 @@ pub(crate) trait Aggregates: Send + fmt::Debug {
         &mut self,
         conn: &Connection,
         path: &Path,
+        began: Instant,
     ) -> Result<Decoded<CostTotals>, SqliteError>;
 
-    /// The connection was (re)opened on a possibly different file: forget
-    /// anything derived from the previous one.
+    /// The connection was (re)opened on a possibly different file, or an
+    /// answer was discarded: forget anything derived from the previous reads.
     fn reset(&mut self) {}
+
+    /// Tests: runs a full recount now and waits for it, so that the next
+    /// snapshot starts from it.
+    #[cfg(test)]
+    fn recount_and_wait(&mut self) {}
 }
 
 /// The straightforward strategy: the full queries, every snapshot.
@@ -49,6 +58,7 @@ impl Aggregates for FullScan {
         &mut self,
         conn: &Connection,
         path: &Path,
+        _began: Instant,
     ) -> Result<Decoded<Vec<(String, i64)>>, SqliteError> {
         queries::status_counts(conn, path)
     }
@@ -57,6 +67,7 @@ impl Aggregates for FullScan {
         &mut self,
         conn: &Connection,
         path: &Path,
+        _began: Instant,
     ) -> Result<Decoded<CostTotals>, SqliteError> {
         queries::totals(conn, path)
     }

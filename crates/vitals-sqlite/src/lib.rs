@@ -138,10 +138,40 @@
 //!
 //! "Reported" means a degraded field in the meta section of the section that
 //! reads it (through [`Collect::record_field_failure`](vitals_core::Collect::record_field_failure)).
+//!
+//! # Incremental aggregates
+//!
+//! The job counts by status (`queue.counts`) and the cost and token totals
+//! (`cost.aggregate`) are over all history; answered by the plain queries
+//! they cost a scan of `jobs` and of `agent_runs` on every scrape. By default
+//! ([`SqliteStoreBuilder::incremental`]) the store keeps instead, per table,
+//! running sums of the *settled* rows (jobs whose status is exactly `done`,
+//! `failed` or `cancelled`; runs whose `finished_at` is not NULL), the
+//! largest rowid counted, and the ids of the few unsettled rows. A scrape
+//! reads the rows above that mark, the non-terminal jobs through
+//! `idx_jobs_status`, and the unsettled rows by rowid: its cost follows the
+//! active work. The first scrape runs the plain queries and derives the
+//! state from the same read transaction.
+//!
+//! **What you can rely on.** The answers are exact whenever settled rows
+//! are never modified nor deleted (an append-only history whose rows only
+//! move forward: queued/running to a terminal status, unfinished to
+//! finished), which is how the reference orchestrator writes. A change to a
+//! settled row (a correction, a requeue of a failed job, a finished run
+//! reopened, a purge of old rows) is reflected at the latest after the
+//! [`reconcile_interval`](SqliteStoreBuilder::reconcile_interval) plus the
+//! time of one recount, and usually sooner: a change of the smallest or
+//! largest rowid, a requeue seen through the status index or an unsettled
+//! row that vanished triggers a background recount at once. Sums keep
+//! integer precision; the cost is a compensated floating-point sum that may
+//! differ from SQLite's `TOTAL()` in the last bits. Every answer still
+//! comes from the snapshot's one read transaction.
 
 mod aggregate;
+pub mod bench;
 mod decode;
 mod error;
+mod incremental;
 mod queries;
 mod worker;
 
@@ -173,6 +203,10 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a read transaction may stay open without requests, unless the builder sets another.
 pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(30);
+
+/// How often the incremental aggregates are recounted from scratch, unless
+/// the builder sets another.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
 
 static NEXT_STORE: AtomicU64 = AtomicU64::new(1);
 
@@ -209,6 +243,8 @@ pub struct SqliteStoreBuilder {
     path: PathBuf,
     busy_timeout: Duration,
     idle_release: Duration,
+    incremental: bool,
+    reconcile_interval: Duration,
 }
 
 impl SqliteStoreBuilder {
@@ -231,6 +267,32 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Whether the history-wide aggregates (`queue.counts` and
+    /// `cost.aggregate`) are answered incrementally (default `true`).
+    ///
+    /// On, a scrape reads only the rows added since the previous one and the
+    /// active (unsettled) rows, so its cost follows the active work; the
+    /// running sums are recounted in the background on a second read-only
+    /// connection when a cheap check sees drift and every
+    /// [`reconcile_interval`](Self::reconcile_interval). Off, every scrape
+    /// runs the full queries (each scans all history). See the
+    /// [crate documentation](crate#incremental-aggregates) for the exact guarantee.
+    #[must_use]
+    pub fn incremental(mut self, on: bool) -> Self {
+        self.incremental = on;
+        self
+    }
+
+    /// How often the incremental aggregates are recounted from scratch
+    /// (default [`DEFAULT_RECONCILE_INTERVAL`]): the longest time a change
+    /// no cheap check sees (a settled row corrected or deleted in place)
+    /// stays out of the answers, plus the duration of one recount.
+    #[must_use]
+    pub fn reconcile_interval(mut self, interval: Duration) -> Self {
+        self.reconcile_interval = interval;
+        self
+    }
+
     /// Starts the store. Infallible: a missing or bad file is reported by
     /// each request (and picked up when it appears), and a worker thread
     /// that cannot be spawned makes every request fail with `store_closed`.
@@ -240,6 +302,8 @@ impl SqliteStoreBuilder {
         let options = worker::Options {
             busy_timeout: self.busy_timeout,
             idle_release: self.idle_release,
+            incremental: self.incremental,
+            reconcile_interval: self.reconcile_interval,
         };
         let sender = match worker::spawn(self.path.clone(), options, Arc::clone(&stats)) {
             Ok(sender) => Some(sender),
@@ -315,6 +379,8 @@ impl SqliteStore {
             path: path.as_ref().to_owned(),
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             idle_release: DEFAULT_IDLE_RELEASE,
+            incremental: true,
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
         }
     }
 
@@ -442,6 +508,19 @@ impl SqliteStore {
         &self.inner.stats
     }
 
+    /// Tests: runs a background recount of the incremental aggregates now
+    /// and waits for it; the next snapshot starts from it.
+    #[cfg(test)]
+    async fn recount_for_test(&self) {
+        let cx = Collect::standalone(None, Duration::from_secs(120));
+        let _ = self
+            .call(&cx, |s| {
+                s.aggregates.recount_and_wait();
+                Ok(())
+            })
+            .await;
+    }
+
     /// Runs arbitrary work on the store's own connection, in the snapshot's
     /// transaction (tests: attempted writes, slow queries, query plans).
     #[cfg(test)]
@@ -512,7 +591,7 @@ impl StageSource for SqliteStore {
 impl QueueSource for SqliteStore {
     async fn status_counts(&self, cx: &Collect) -> Result<Vec<(String, i64)>, SectionError> {
         let decoded = self
-            .call(cx, |s| s.aggregates.status_counts(s.conn, s.path))
+            .call(cx, |s| s.aggregates.status_counts(s.conn, s.path, s.began))
             .await?;
         decoded.issues.record_all(cx, "counts");
         Ok(decoded.rows)
@@ -575,7 +654,7 @@ impl CostSource for SqliteStore {
 
     async fn totals(&self, cx: &Collect) -> Result<CostTotals, SectionError> {
         let decoded = self
-            .call(cx, |s| s.aggregates.totals(s.conn, s.path))
+            .call(cx, |s| s.aggregates.totals(s.conn, s.path, s.began))
             .await?;
         decoded.issues.record_all(cx, "aggregate");
         Ok(decoded.rows)

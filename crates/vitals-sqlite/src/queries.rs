@@ -162,19 +162,78 @@ pub(crate) fn status_counts(
     conn: &Connection,
     path: &Path,
 ) -> Result<Decoded<Vec<(String, i64)>>, SqliteError> {
+    let groups = status_groups(conn, path)?;
+    Ok(fold_statuses(
+        groups
+            .iter()
+            .map(|(status, count)| (status.as_ref(), *count)),
+    ))
+}
+
+/// The raw groups of `SELECT status, COUNT(*) FROM jobs GROUP BY status`:
+/// each distinct stored value (of any type) with its count.
+pub(crate) fn status_groups(
+    conn: &Connection,
+    path: &Path,
+) -> Result<Vec<(Owned, i64)>, SqliteError> {
     let sqlite = |e| SqliteError::from_sqlite(e, path);
     let mut stmt = conn
         .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         .map_err(sqlite)?;
     let mut rows = stmt.query([]).map_err(sqlite)?;
-    let mut issues = Issues::default();
-    let mut out: Vec<(String, i64)> = Vec::new();
+    let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(sqlite)? {
         let count = match row.get_ref(1).map_err(sqlite)? {
             ValueRef::Integer(n) => n,
             _ => 0,
         };
-        let status = row.get_ref(0).map_err(sqlite)?;
+        out.push((Owned::of(row.get_ref(0).map_err(sqlite)?), count));
+    }
+    Ok(out)
+}
+
+/// An owned copy of a stored value, text kept as its bytes (which may not
+/// be UTF-8), so that it decodes exactly as the original.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Owned {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(Vec<u8>),
+    Blob(Vec<u8>),
+}
+
+impl Owned {
+    pub(crate) fn of(value: ValueRef<'_>) -> Self {
+        match value {
+            ValueRef::Null => Owned::Null,
+            ValueRef::Integer(i) => Owned::Integer(i),
+            ValueRef::Real(f) => Owned::Real(f),
+            ValueRef::Text(t) => Owned::Text(t.to_vec()),
+            ValueRef::Blob(b) => Owned::Blob(b.to_vec()),
+        }
+    }
+
+    pub(crate) fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Owned::Null => ValueRef::Null,
+            Owned::Integer(i) => ValueRef::Integer(*i),
+            Owned::Real(f) => ValueRef::Real(*f),
+            Owned::Text(t) => ValueRef::Text(t),
+            Owned::Blob(b) => ValueRef::Blob(b),
+        }
+    }
+}
+
+/// Decodes `(status, count)` groups into the answer of
+/// [`status_counts`], with the same issues: shared by the full query and the
+/// incremental aggregates, so that both report a bad status identically.
+pub(crate) fn fold_statuses<'a>(
+    groups: impl IntoIterator<Item = (ValueRef<'a>, i64)>,
+) -> Decoded<Vec<(String, i64)>> {
+    let mut issues = Issues::default();
+    let mut out: Vec<(String, i64)> = Vec::new();
+    for (status, count) in groups {
         let key = format!("{count} jobs");
         let at = At {
             column: "jobs.status",
@@ -199,7 +258,7 @@ pub(crate) fn status_counts(
             None => out.push((name, count)),
         }
     }
-    Ok(Decoded { rows: out, issues })
+    Decoded { rows: out, issues }
 }
 
 fn int_col(value: ValueRef<'_>, what: &str) -> Result<i64, SqliteError> {
@@ -407,6 +466,121 @@ const TOKEN_COLUMNS: [(&str, &str); 4] = [
     ("cache_creation_tokens", "agent_runs.cache_creation_tokens"),
 ];
 
+/// The running sums behind [`CostTotals`], with the counts of skipped values:
+/// what the totals query computes, in a form that can also be accumulated
+/// row by row and combined (the incremental aggregates).
+///
+/// The cost is a compensated (Kahan-Babuska-Neumaier) sum, like SQLite's
+/// `TOTAL()`; token sums are kept in `i128` and checked against `i64` only
+/// when the answer is made.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Sums {
+    pub(crate) runs: i64,
+    cost: f64,
+    cost_compensation: f64,
+    bad_cost: i64,
+    tokens: [i128; 4],
+    bad_tokens: [i64; 4],
+}
+
+impl Sums {
+    fn add_cost(&mut self, x: f64) {
+        let t = self.cost + x;
+        if self.cost.abs() >= x.abs() {
+            self.cost_compensation += (self.cost - t) + x;
+        } else {
+            self.cost_compensation += (x - t) + self.cost;
+        }
+        self.cost = t;
+    }
+
+    /// Adds one row: its cost and its four token values, in the order of
+    /// the token columns. Only numbers (cost) and integers (tokens) are
+    /// summed; NULLs are skipped; other values are counted as bad.
+    pub(crate) fn add_row(&mut self, cost: ValueRef<'_>, tokens: [ValueRef<'_>; 4]) {
+        self.runs = self.runs.saturating_add(1);
+        match cost {
+            ValueRef::Real(f) => self.add_cost(f),
+            // As SQLite's TOTAL() does: an integer cost is summed as a float.
+            ValueRef::Integer(i) => self.add_cost(i as f64),
+            ValueRef::Null => {}
+            ValueRef::Text(_) | ValueRef::Blob(_) => {
+                self.bad_cost = self.bad_cost.saturating_add(1)
+            }
+        }
+        for (i, value) in tokens.into_iter().enumerate() {
+            match value {
+                ValueRef::Integer(n) => self.tokens[i] += i128::from(n),
+                ValueRef::Null => {}
+                _ => self.bad_tokens[i] = self.bad_tokens[i].saturating_add(1),
+            }
+        }
+    }
+
+    /// Adds (`sign` 1) or subtracts (`sign` -1) other sums.
+    pub(crate) fn combine(&mut self, other: &Sums, sign: i8) {
+        let f = f64::from(sign);
+        let n = i64::from(sign);
+        self.runs = self.runs.saturating_add(n.saturating_mul(other.runs));
+        self.add_cost(f * other.cost);
+        self.add_cost(f * other.cost_compensation);
+        self.bad_cost = self
+            .bad_cost
+            .saturating_add(n.saturating_mul(other.bad_cost));
+        for i in 0..4 {
+            self.tokens[i] += i128::from(sign) * other.tokens[i];
+            self.bad_tokens[i] =
+                self.bad_tokens[i].saturating_add(n.saturating_mul(other.bad_tokens[i]));
+        }
+    }
+
+    /// The answer of the totals query: the totals and the skipped values as
+    /// issues, or `overflow` when a sum does not fit the contract's types.
+    pub(crate) fn decoded(&self) -> Result<Decoded<CostTotals>, SqliteError> {
+        let cost_usd = self.cost + self.cost_compensation;
+        if !cost_usd.is_finite() {
+            return Err(SqliteError::Overflow {
+                what: "the sum of agent_runs.cost_usd".to_owned(),
+                source: None,
+            });
+        }
+        let mut issues = Issues::default();
+        let bad_cost = self.bad_cost;
+        issues.note_many(
+            "agent_runs.cost_usd",
+            "bad_value",
+            u64::try_from(bad_cost).unwrap_or(0),
+            format!("{bad_cost} runs have a non-numeric cost_usd; skipped"),
+        );
+        let mut sums = [0_i64; 4];
+        for (i, (column, qualified)) in TOKEN_COLUMNS.iter().enumerate() {
+            sums[i] = i64::try_from(self.tokens[i]).map_err(|_| SqliteError::Overflow {
+                what: format!("the sum of {qualified}"),
+                source: None,
+            })?;
+            let bad = self.bad_tokens[i];
+            issues.note_many(
+                qualified,
+                "bad_value",
+                u64::try_from(bad).unwrap_or(0),
+                format!("{bad} runs have a non-integer {column}; skipped"),
+            );
+        }
+        let totals = CostTotals {
+            runs: self.runs,
+            cost_usd,
+            input_tokens: sums[0],
+            output_tokens: sums[1],
+            cache_read_tokens: sums[2],
+            cache_creation_tokens: sums[3],
+        };
+        Ok(Decoded {
+            rows: totals,
+            issues,
+        })
+    }
+}
+
 /// Totals over all `agent_runs`: `COUNT(*)`, `TOTAL(cost_usd)` (a REAL that
 /// cannot overflow to an error) and `SUM` of each token column, zeros on an
 /// empty table. Only numbers (cost) and integers (tokens) take part; other
@@ -414,6 +588,16 @@ const TOKEN_COLUMNS: [(&str, &str); 4] = [
 /// fail with `integer overflow`: the totals are then an `overflow` error
 /// rather than a wrong number.
 pub(crate) fn totals(conn: &Connection, path: &Path) -> Result<Decoded<CostTotals>, SqliteError> {
+    totals_sums(conn, path, None)?.0.decoded()
+}
+
+/// The totals query as [`Sums`], with one `extra` integer (or NULL)
+/// expression computed in the same scan.
+pub(crate) fn totals_sums(
+    conn: &Connection,
+    path: &Path,
+    extra: Option<&str>,
+) -> Result<(Sums, Option<i64>), SqliteError> {
     let sqlite = |e| SqliteError::from_sqlite(e, path);
     let mut select = vec![
         "COUNT(*)".to_owned(),
@@ -429,6 +613,7 @@ pub(crate) fn totals(conn: &Connection, path: &Path) -> Result<Decoded<CostTotal
             "COALESCE(SUM(CASE WHEN typeof({column}) IN ('integer', 'null') THEN 0 ELSE 1 END), 0)"
         ));
     }
+    select.push(extra.unwrap_or("NULL").to_owned());
     let sql = format!("SELECT {} FROM agent_runs", select.join(", "));
     let mut stmt = conn.prepare_cached(&sql).map_err(sqlite)?;
     let mut rows = stmt.query([]).map_err(sqlite)?;
@@ -439,8 +624,7 @@ pub(crate) fn totals(conn: &Connection, path: &Path) -> Result<Decoded<CostTotal
             what: "the totals query returned no row".to_owned(),
         })?;
     let get = |i| row.get_ref(i).map_err(sqlite);
-    let mut issues = Issues::default();
-    let cost_usd = match get(1)? {
+    let cost = match get(1)? {
         ValueRef::Real(f) if f.is_finite() => f,
         ValueRef::Real(_) => {
             return Err(SqliteError::Overflow {
@@ -454,34 +638,21 @@ pub(crate) fn totals(conn: &Connection, path: &Path) -> Result<Decoded<CostTotal
             });
         }
     };
-    let bad_cost = int_col(get(2)?, "a count")?;
-    issues.note_many(
-        "agent_runs.cost_usd",
-        "bad_value",
-        u64::try_from(bad_cost).unwrap_or(0),
-        format!("{bad_cost} runs have a non-numeric cost_usd; skipped"),
-    );
-    let mut sums = [0_i64; 4];
-    for (i, (column, qualified)) in TOKEN_COLUMNS.iter().enumerate() {
-        sums[i] = int_col(get(3 + 2 * i)?, qualified)?;
-        let bad = int_col(get(4 + 2 * i)?, "a count")?;
-        issues.note_many(
-            qualified,
-            "bad_value",
-            u64::try_from(bad).unwrap_or(0),
-            format!("{bad} runs have a non-integer {column}; skipped"),
-        );
-    }
-    let totals = CostTotals {
+    let mut sums = Sums {
         runs: int_col(get(0)?, "the count of runs")?,
-        cost_usd,
-        input_tokens: sums[0],
-        output_tokens: sums[1],
-        cache_read_tokens: sums[2],
-        cache_creation_tokens: sums[3],
+        cost,
+        cost_compensation: 0.0,
+        bad_cost: int_col(get(2)?, "a count")?,
+        tokens: [0; 4],
+        bad_tokens: [0; 4],
     };
-    Ok(Decoded {
-        rows: totals,
-        issues,
-    })
+    for (i, (_, qualified)) in TOKEN_COLUMNS.iter().enumerate() {
+        sums.tokens[i] = i128::from(int_col(get(3 + 2 * i)?, qualified)?);
+        sums.bad_tokens[i] = int_col(get(4 + 2 * i)?, "a count")?;
+    }
+    let extra = match get(3 + 2 * TOKEN_COLUMNS.len())? {
+        ValueRef::Integer(i) => Some(i),
+        _ => None,
+    };
+    Ok((sums, extra))
 }

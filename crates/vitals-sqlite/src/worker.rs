@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::aggregate::{Aggregates, FullScan};
 use crate::error::SqliteError;
+use crate::incremental::Incremental;
 
 /// Settings of the worker, from the builder.
 #[derive(Debug, Clone)]
@@ -27,6 +28,10 @@ pub(crate) struct Options {
     /// A read transaction left open this long without any request is closed
     /// (a snapshot whose context someone keeps alive must not pin the WAL).
     pub(crate) idle_release: Duration,
+    /// Answer the history-wide aggregates incrementally.
+    pub(crate) incremental: bool,
+    /// How often the incremental aggregates are recounted from scratch.
+    pub(crate) reconcile_interval: Duration,
 }
 
 /// Counters, for tests and diagnostics.
@@ -38,6 +43,15 @@ pub(crate) struct Stats {
     pub(crate) transactions: AtomicU64,
     /// Connections opened.
     pub(crate) connections: AtomicU64,
+    /// Incremental aggregates: passes that built their state inline (a
+    /// first scrape, or after a reset).
+    pub(crate) cold_passes: AtomicU64,
+    /// Incremental aggregates: background recounts swapped in.
+    pub(crate) recounts: AtomicU64,
+    /// Incremental aggregates: drift seen by a cheap check.
+    pub(crate) drifts: AtomicU64,
+    /// Incremental aggregates: errors that fell back to the full query.
+    pub(crate) fallbacks: AtomicU64,
 }
 
 /// The cancellation flag of the request the worker is executing, if any.
@@ -91,6 +105,9 @@ pub(crate) struct Session<'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) path: &'a Path,
     pub(crate) aggregates: &'a mut dyn Aggregates,
+    /// When the read transaction was begun (its point in time is at or
+    /// after this instant).
+    pub(crate) began: Instant,
 }
 
 /// How the current connection reads the file.
@@ -159,6 +176,8 @@ pub(crate) struct Worker {
     handle: Option<Handle>,
     /// The snapshot the current read transaction belongs to.
     snapshot: Option<u64>,
+    /// When the current read transaction was begun.
+    began: Instant,
     aggregates: Box<dyn Aggregates>,
 }
 
@@ -166,23 +185,70 @@ const HEADER_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// Starts the worker thread.
 pub(crate) fn spawn(path: PathBuf, options: Options, stats: Arc<Stats>) -> io::Result<Sender<Msg>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let worker = Worker {
-        path,
-        options,
-        interrupts: Arc::default(),
-        stats,
-        handle: None,
-        snapshot: None,
-        aggregates: Box::new(FullScan),
+    let aggregates: Box<dyn Aggregates> = if options.incremental {
+        Box::new(Incremental::new(
+            path.clone(),
+            options.clone(),
+            Arc::clone(&stats),
+        ))
+    } else {
+        Box::new(FullScan)
     };
-    std::thread::Builder::new()
-        .name("vitals-sqlite".to_owned())
-        .spawn(move || worker.serve(&rx))?;
-    Ok(tx)
+    let worker = Worker::new(path, options, stats, aggregates);
+    worker.spawn("vitals-sqlite")
 }
 
 impl Worker {
+    /// A worker that has opened nothing yet.
+    pub(crate) fn new(
+        path: PathBuf,
+        options: Options,
+        stats: Arc<Stats>,
+        aggregates: Box<dyn Aggregates>,
+    ) -> Self {
+        Worker {
+            path,
+            options,
+            interrupts: Arc::default(),
+            stats,
+            handle: None,
+            snapshot: None,
+            began: Instant::now(),
+            aggregates,
+        }
+    }
+
+    /// Runs this worker on its own thread, serving the returned channel.
+    pub(crate) fn spawn(self, name: &str) -> io::Result<Sender<Msg>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || self.serve(&rx))?;
+        Ok(tx)
+    }
+
+    /// Runs `work` in a read transaction of its own (a private snapshot),
+    /// then ends that transaction; the connection stays open for the next
+    /// call. Interrupted when `cancel` is set. Used by the background
+    /// recount and by [`crate::bench::floor_queries`].
+    pub(crate) fn run_alone<T>(
+        &mut self,
+        cancel: &Arc<AtomicBool>,
+        work: impl FnOnce(Session<'_>) -> Result<T, SqliteError>,
+    ) -> Result<T, SqliteError> {
+        static NEXT_PRIVATE: AtomicU64 = AtomicU64::new(1);
+        // Private snapshots count down from the top, far from the
+        // assembler's ids (which this worker never sees anyway).
+        let snapshot = u64::MAX - NEXT_PRIVATE.fetch_add(1, Ordering::Relaxed);
+        let request = Request {
+            snapshot,
+            cancel: Arc::clone(cancel),
+        };
+        let out = self.run(&request, work);
+        self.end_snapshot();
+        out
+    }
+
     fn serve(mut self, rx: &Receiver<Msg>) {
         loop {
             let msg = if self.snapshot.is_some() {
@@ -247,6 +313,7 @@ impl Worker {
             handle,
             aggregates,
             path,
+            began,
             ..
         } = self;
         let Some(db) = handle.as_ref().and_then(|h| h.db.as_ref()) else {
@@ -256,10 +323,13 @@ impl Worker {
             conn: &db.conn,
             path,
             aggregates: &mut **aggregates,
+            began: *began,
         });
         if db.mode == Mode::Detached {
             let now = fs::metadata(&*path).map(|m| Fingerprint::of(&m)).ok();
             if now != Some(db.fingerprint) {
+                // Whatever the work derived from a torn read is forgotten.
+                aggregates.reset();
                 return Err(SqliteError::Changed);
             }
         }
@@ -283,6 +353,7 @@ impl Worker {
             // Deferred: the read transaction starts at the first SELECT and
             // holds that point in time until the snapshot ends. Also taken
             // again if an error rolled the transaction back.
+            self.began = Instant::now();
             db.conn
                 .execute_batch("BEGIN")
                 .map_err(|e| SqliteError::from_sqlite(e, &self.path))?;

@@ -1,6 +1,7 @@
 //! Tests against real database files in temporary directories (no mocks).
 
 mod bad_input;
+mod incremental;
 mod parity;
 mod read_only;
 mod snapshot;

@@ -1,0 +1,904 @@
+//! Incremental aggregates: job counts by status and cost/token totals whose
+//! cost per scrape follows the active work, not the history.
+//!
+//! # State
+//!
+//! For each of `jobs` and `agent_runs` the worker keeps, between snapshots:
+//! - the running sums of the *settled* rows: a job is settled when its
+//!   status is exactly the text `done`, `failed` or `cancelled` (the
+//!   reference schema's terminal statuses); a run is settled when its
+//!   `finished_at` is not NULL (the reference writer sets `finished_at` and
+//!   the usage columns in one statement, and an unfinished run has a NULL
+//!   cost). Settled rows are summed once and never looked at again;
+//! - the high-water mark: the largest rowid counted;
+//! - the smallest rowid seen, for a cheap check;
+//! - the ids of the unsettled rows at or below the mark (active work:
+//!   queued and running jobs, unfinished runs). Nothing else is kept per row.
+//!
+//! # One scrape (catch-up), inside the snapshot's read transaction
+//!
+//! 1. `MIN(rowid)` and `MAX(rowid)`, two O(log n) lookups. A maximum below
+//!    the mark (rows deleted at the top) or a minimum that changed (a purge
+//!    of the oldest rows, or an insert below it) is *drift*.
+//! 2. The rows above the mark (a rowid range scan): settled ones are added
+//!    to the sums, the others join the unsettled set; the mark moves up.
+//! 3. Jobs: the non-terminal jobs, through `idx_jobs_status` (five range
+//!    scans that skip the terminal statuses). A job the set lists that was
+//!    settled (below the mark and not unsettled) was requeued: drift.
+//! 4. Each unsettled id not seen in 2-3 is read by rowid: settled now, it
+//!    moves into the sums; gone (deleted), it is dropped and counts as drift;
+//!    otherwise its current values count for this answer.
+//! 5. The answer is the settled sums plus the unsettled rows' current values,
+//!    decoded exactly as the full query decodes them (same issues).
+//!
+//! The catch-up works on a copy of the state, committed only when it
+//! succeeds: an interrupted scrape leaves the previous state intact.
+//!
+//! # Reconciling
+//!
+//! What the catch-up cannot see: a settled row changed in place (a cost
+//! correction, `done` rewritten to `failed`, a finished run made unfinished),
+//! a settled row deleted between the smallest and the largest id, a rowid
+//! reused after the largest row was deleted. So the state is recounted from
+//! scratch when drift is seen and, in any case, every `reconcile_interval`.
+//!
+//! A recount runs on a second read-only connection, on its own thread (a
+//! [`Worker`] like the store's, so it opens the file the same way: read-only
+//! flags, `query_only`, the WAL and immutable rules), in its own read
+//! transaction: a scrape never waits for it. The recounted state is swapped
+//! in by the first snapshot whose read transaction began after the recount
+//! finished (so that the recount's point in time is not newer than the
+//! snapshot's), and caught up from there like any state. At most one recount
+//! is in flight, and a drift-triggered one starts no sooner after the
+//! previous one than the previous one took (at most half of one core).
+//!
+//! Without a state (the first scrape, or after a reset) the aggregate runs
+//! *inline* as the plain full query, and the state is derived from the same
+//! read transaction at little extra cost (for jobs the non-terminal rows
+//! through the index; for runs one more expression in the same scan and the
+//! unfinished rows from the smallest unfinished id up).
+//!
+//! # Failure
+//!
+//! An error in the incremental path (other than an interruption) resets the
+//! state and answers with the full query for that scrape. A table without a
+//! rowid or a `finished_at` column, or more than [`MAX_UNSETTLED`] unsettled
+//! rows (an orchestrator with its own terminal statuses, say), turns the
+//! incremental path off for that table for one reconcile interval: the full
+//! query answers, and memory stays bounded.
+
+use std::cmp::Ordering as Cmp;
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+use vitals_cost::CostTotals;
+
+use crate::aggregate::{Aggregates, FullScan};
+use crate::error::SqliteError;
+use crate::queries::{self, Decoded, Owned, Sums};
+use crate::worker::{Msg, Options, Stats, Worker};
+
+/// The largest unsettled set kept per table. Beyond it the table is answered
+/// with the full query until the next reconcile interval.
+pub(crate) const MAX_UNSETTLED: usize = 10_000;
+
+/// The terminal job statuses, in the byte order of their text.
+const TERMINAL: [&str; 3] = ["cancelled", "done", "failed"];
+
+/// The non-terminal jobs through `idx_jobs_status`: every value outside the
+/// three terminal texts, as five searches (an `OR` of them would be planned
+/// as a full index scan). `IS NULL` costs nothing when the column is NOT NULL.
+const NON_TERMINAL_JOBS: &str = "\
+    SELECT rowid, status FROM jobs WHERE status IS NULL \
+    UNION ALL SELECT rowid, status FROM jobs WHERE status < 'cancelled' \
+    UNION ALL SELECT rowid, status FROM jobs WHERE status > 'cancelled' AND status < 'done' \
+    UNION ALL SELECT rowid, status FROM jobs WHERE status > 'done' AND status < 'failed' \
+    UNION ALL SELECT rowid, status FROM jobs WHERE status > 'failed'";
+
+/// The columns of a run that the totals read, after its rowid and its
+/// "settled" flag.
+const RUN_COLUMNS: &str = "finished_at IS NOT NULL, cost_usd, input_tokens, output_tokens, \
+                           cache_read_tokens, cache_creation_tokens";
+
+fn terminal_index(status: ValueRef<'_>) -> Option<usize> {
+    match status {
+        ValueRef::Text(text) => TERMINAL.iter().position(|t| t.as_bytes() == text),
+        _ => None,
+    }
+}
+
+/// SQLite's order of values under the BINARY collation (NULL, numbers,
+/// text, blobs), which is the order of `GROUP BY status`: the incremental
+/// answer lists its groups in the same order as the full query.
+fn sqlite_order(a: &Owned, b: &Owned) -> Cmp {
+    fn rank(v: &Owned) -> u8 {
+        match v {
+            Owned::Null => 0,
+            Owned::Integer(_) | Owned::Real(_) => 1,
+            Owned::Text(_) => 2,
+            Owned::Blob(_) => 3,
+        }
+    }
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "only orders mixed integer and real statuses, as SQLite does approximately"
+    )]
+    let number = |v: &Owned| match v {
+        Owned::Integer(i) => *i as f64,
+        Owned::Real(f) => *f,
+        _ => 0.0,
+    };
+    match (a, b) {
+        (Owned::Text(x), Owned::Text(y)) | (Owned::Blob(x), Owned::Blob(y)) => x.cmp(y),
+        (Owned::Integer(x), Owned::Integer(y)) => x.cmp(y),
+        _ if rank(a) == 1 && rank(b) == 1 => number(a).total_cmp(&number(b)),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Why the incremental path gave up on a table (besides SQLite errors).
+#[derive(Debug)]
+enum Refusal {
+    /// More unsettled rows than [`MAX_UNSETTLED`].
+    TooManyUnsettled,
+    /// The counts of the full query and of the non-terminal index disagree
+    /// (a collation or schema the classification does not match).
+    Inconsistent,
+    /// No index on `jobs(status)`: finding the non-terminal jobs would scan
+    /// the table, so the incremental path cannot be cheaper.
+    NoStatusIndex,
+    /// An SQLite error.
+    Sqlite(SqliteError),
+}
+
+impl From<SqliteError> for Refusal {
+    fn from(error: SqliteError) -> Self {
+        Refusal::Sqlite(error)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::TooManyUnsettled => {
+                write!(f, "more than {MAX_UNSETTLED} unsettled rows")
+            }
+            Refusal::Inconsistent => f.write_str("the status index and the table disagree"),
+            Refusal::NoStatusIndex => f.write_str("no index on jobs(status)"),
+            Refusal::Sqlite(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// `MIN(rowid)` and `MAX(rowid)` of `table`, each an O(log n) lookup.
+fn bounds(
+    conn: &Connection,
+    table: &str,
+    path: &Path,
+) -> Result<(Option<i64>, Option<i64>), SqliteError> {
+    let sqlite = |e| SqliteError::from_sqlite(e, path);
+    let sql = format!("SELECT (SELECT MIN(rowid) FROM {table}), (SELECT MAX(rowid) FROM {table})");
+    let mut stmt = conn.prepare_cached(&sql).map_err(sqlite)?;
+    let mut rows = stmt.query([]).map_err(sqlite)?;
+    let Some(row) = rows.next().map_err(sqlite)? else {
+        return Ok((None, None));
+    };
+    let int = |i| match row.get_ref(i) {
+        Ok(ValueRef::Integer(n)) => Some(n),
+        _ => None,
+    };
+    Ok((int(0), int(1)))
+}
+
+/// What a table's state remembers of where it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Marks {
+    /// The largest rowid counted (`None`: the table was empty).
+    mark: Option<i64>,
+    /// The smallest rowid at the last look.
+    min: Option<i64>,
+}
+
+impl Marks {
+    /// Whether the table's current bounds show drift.
+    fn drifted(&self, min: Option<i64>, max: Option<i64>) -> bool {
+        let below_mark = match (self.mark, max) {
+            (Some(mark), Some(max)) => max < mark,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        below_mark || (self.min.is_some() && min != self.min)
+    }
+
+    /// The rowid above which rows are new.
+    fn after(&self) -> i64 {
+        self.mark.unwrap_or(i64::MIN)
+    }
+}
+
+/// The state of the job counts.
+#[derive(Debug, Clone)]
+struct JobsState {
+    marks: Marks,
+    /// Settled jobs per terminal status, in the order of [`TERMINAL`].
+    settled: [i64; 3],
+    /// Unsettled job ids at or below the mark.
+    unsettled: BTreeSet<i64>,
+    /// When the recount this state descends from had finished.
+    built: Instant,
+}
+
+/// The state of the run totals.
+#[derive(Debug, Clone)]
+struct RunsState {
+    marks: Marks,
+    settled: Sums,
+    unsettled: BTreeSet<i64>,
+    built: Instant,
+}
+
+/// The job counts by status, as the source answers them.
+type Counts = Decoded<Vec<(String, i64)>>;
+
+/// The full job counts, plus the state derived in the same transaction.
+fn cold_jobs(
+    conn: &Connection,
+    path: &Path,
+) -> Result<(Counts, Result<JobsState, Refusal>), SqliteError> {
+    let groups = queries::status_groups(conn, path)?;
+    let answer = queries::fold_statuses(groups.iter().map(|(v, n)| (v.as_ref(), *n)));
+    let state = (|| {
+        let sqlite = |e| SqliteError::from_sqlite(e, path);
+        let indexed: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM pragma_index_list('jobs') AS l, \
+                 pragma_index_info(l.name) AS i \
+                 WHERE l.partial = 0 AND i.seqno = 0 AND i.name = 'status' COLLATE NOCASE)",
+            )
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(sqlite)?;
+        if !indexed {
+            return Err(Refusal::NoStatusIndex);
+        }
+        let (min, max) = bounds(conn, "jobs", path)?;
+        let mut settled = [0_i64; 3];
+        let mut unsettled_rows = 0_i64;
+        for (status, count) in &groups {
+            match terminal_index(status.as_ref()) {
+                Some(i) => settled[i] = count.saturating_add(settled[i]),
+                None => unsettled_rows = unsettled_rows.saturating_add(*count),
+            }
+        }
+        let mut stmt = conn.prepare_cached(NON_TERMINAL_JOBS).map_err(sqlite)?;
+        let mut rows = stmt.query([]).map_err(sqlite)?;
+        let mut unsettled = BTreeSet::new();
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            if let ValueRef::Integer(id) = row.get_ref(0).map_err(sqlite)? {
+                unsettled.insert(id);
+            }
+            if unsettled.len() > MAX_UNSETTLED {
+                return Err(Refusal::TooManyUnsettled);
+            }
+        }
+        // NULL statuses are grouped but excluded by a NOT NULL column's
+        // `IS NULL` shortcut only when there are none: the counts must agree.
+        if i64::try_from(unsettled.len()).ok() != Some(unsettled_rows) {
+            return Err(Refusal::Inconsistent);
+        }
+        Ok(JobsState {
+            marks: Marks { mark: max, min },
+            settled,
+            unsettled,
+            built: Instant::now(),
+        })
+    })();
+    Ok((answer, state))
+}
+
+/// Brings a job state up to the current transaction; returns the answer
+/// and whether drift was seen.
+fn catch_up_jobs(
+    conn: &Connection,
+    path: &Path,
+    st: &mut JobsState,
+) -> Result<(Counts, bool), Refusal> {
+    let sqlite = |e| SqliteError::from_sqlite(e, path);
+    let (min, max) = bounds(conn, "jobs", path)?;
+    let mut drift = st.marks.drifted(min, max);
+    let old = st.marks;
+    // Rows above the mark.
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT rowid, status FROM jobs WHERE rowid > ?1")
+            .map_err(sqlite)?;
+        let mut rows = stmt.query([old.after()]).map_err(sqlite)?;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            let ValueRef::Integer(id) = row.get_ref(0).map_err(sqlite)? else {
+                continue;
+            };
+            match terminal_index(row.get_ref(1).map_err(sqlite)?) {
+                Some(i) => st.settled[i] = st.settled[i].saturating_add(1),
+                None => {
+                    st.unsettled.insert(id);
+                }
+            }
+            st.marks.mark = Some(st.marks.mark.map_or(id, |m| m.max(id)));
+        }
+    }
+    // The non-terminal jobs, through the status index.
+    let mut current: Vec<(Owned, i64)> = Vec::new();
+    let mut add = |status: Owned| match current.iter_mut().find(|(s, _)| *s == status) {
+        Some((_, n)) => *n += 1,
+        None => current.push((status, 1)),
+    };
+    let mut seen = HashSet::new();
+    {
+        let mut stmt = conn.prepare_cached(NON_TERMINAL_JOBS).map_err(sqlite)?;
+        let mut rows = stmt.query([]).map_err(sqlite)?;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            let ValueRef::Integer(id) = row.get_ref(0).map_err(sqlite)? else {
+                continue;
+            };
+            if st.unsettled.insert(id) {
+                // Settled before (at or below the old mark): a requeue.
+                drift = true;
+            }
+            seen.insert(id);
+            add(Owned::of(row.get_ref(1).map_err(sqlite)?));
+            if st.unsettled.len() > MAX_UNSETTLED {
+                return Err(Refusal::TooManyUnsettled);
+            }
+        }
+    }
+    // Unsettled jobs the index no longer lists: settled, or gone.
+    let missing: Vec<i64> = st
+        .unsettled
+        .iter()
+        .copied()
+        .filter(|id| !seen.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        let mut stmt = conn
+            .prepare_cached("SELECT status FROM jobs WHERE rowid = ?1")
+            .map_err(sqlite)?;
+        for id in missing {
+            let mut rows = stmt.query([id]).map_err(sqlite)?;
+            match rows.next().map_err(sqlite)? {
+                None => {
+                    st.unsettled.remove(&id);
+                    drift = true;
+                }
+                Some(row) => {
+                    let status = row.get_ref(0).map_err(sqlite)?;
+                    if let Some(i) = terminal_index(status) {
+                        st.settled[i] = st.settled[i].saturating_add(1);
+                        st.unsettled.remove(&id);
+                    } else {
+                        add(Owned::of(status));
+                    }
+                }
+            }
+        }
+    }
+    st.marks.min = min;
+    for (i, name) in TERMINAL.iter().enumerate() {
+        if st.settled[i] != 0 {
+            let status = Owned::Text(name.as_bytes().to_vec());
+            match current.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n = n.saturating_add(st.settled[i]),
+                None => current.push((status, st.settled[i])),
+            }
+        }
+    }
+    current.sort_by(|(a, _), (b, _)| sqlite_order(a, b));
+    let answer = queries::fold_statuses(current.iter().map(|(v, n)| (v.as_ref(), *n)));
+    Ok((answer, drift))
+}
+
+/// Adds one row of `RUN_COLUMNS` (starting at column `at`) to `sums`;
+/// returns whether the run is finished.
+fn add_run(row: &rusqlite::Row<'_>, at: usize, sums: &mut Sums) -> rusqlite::Result<bool> {
+    let finished = matches!(row.get_ref(at)?, ValueRef::Integer(1));
+    let tokens = [
+        row.get_ref(at + 2)?,
+        row.get_ref(at + 3)?,
+        row.get_ref(at + 4)?,
+        row.get_ref(at + 5)?,
+    ];
+    sums.add_row(row.get_ref(at + 1)?, tokens);
+    Ok(finished)
+}
+
+/// The full run totals, plus the state derived in the same transaction.
+fn cold_runs(
+    conn: &Connection,
+    path: &Path,
+) -> Result<(Decoded<CostTotals>, Result<RunsState, Refusal>), SqliteError> {
+    let (all, first_unfinished) = match queries::totals_sums(
+        conn,
+        path,
+        Some("MIN(CASE WHEN finished_at IS NULL THEN rowid END)"),
+    ) {
+        Ok(found) => found,
+        // No `finished_at` (or no rowid): the plain query answers, no state.
+        Err(error @ SqliteError::MissingColumn { .. }) => {
+            let answer = queries::totals(conn, path)?;
+            return Ok((answer, Err(Refusal::Sqlite(error))));
+        }
+        Err(error) => return Err(error),
+    };
+    let answer = all.decoded()?;
+    let state = (|| {
+        let sqlite = |e| SqliteError::from_sqlite(e, path);
+        let (min, max) = bounds(conn, "agent_runs", path)?;
+        let mut unsettled = BTreeSet::new();
+        let mut open = Sums::default();
+        if let Some(first) = first_unfinished {
+            let sql = format!(
+                "SELECT rowid, {RUN_COLUMNS} FROM agent_runs \
+                 WHERE rowid >= ?1 AND finished_at IS NULL LIMIT ?2"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(sqlite)?;
+            let limit = i64::try_from(MAX_UNSETTLED)
+                .unwrap_or(i64::MAX)
+                .saturating_add(1);
+            let mut rows = stmt.query([first, limit]).map_err(sqlite)?;
+            while let Some(row) = rows.next().map_err(sqlite)? {
+                if let ValueRef::Integer(id) = row.get_ref(0).map_err(sqlite)? {
+                    unsettled.insert(id);
+                }
+                add_run(row, 1, &mut open).map_err(sqlite)?;
+            }
+            if unsettled.len() > MAX_UNSETTLED {
+                return Err(Refusal::TooManyUnsettled);
+            }
+        }
+        let mut settled = all;
+        settled.combine(&open, -1);
+        Ok(RunsState {
+            marks: Marks { mark: max, min },
+            settled,
+            unsettled,
+            built: Instant::now(),
+        })
+    })();
+    Ok((answer, state))
+}
+
+/// Brings a run state up to the current transaction.
+fn catch_up_runs(
+    conn: &Connection,
+    path: &Path,
+    st: &mut RunsState,
+) -> Result<(Decoded<CostTotals>, bool), Refusal> {
+    let sqlite = |e| SqliteError::from_sqlite(e, path);
+    let (min, max) = bounds(conn, "agent_runs", path)?;
+    let mut drift = st.marks.drifted(min, max);
+    let old = st.marks;
+    let mut open = Sums::default();
+    {
+        let sql = format!("SELECT rowid, {RUN_COLUMNS} FROM agent_runs WHERE rowid > ?1");
+        let mut stmt = conn.prepare_cached(&sql).map_err(sqlite)?;
+        let mut rows = stmt.query([old.after()]).map_err(sqlite)?;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            let ValueRef::Integer(id) = row.get_ref(0).map_err(sqlite)? else {
+                continue;
+            };
+            let mut one = Sums::default();
+            if add_run(row, 1, &mut one).map_err(sqlite)? {
+                st.settled.combine(&one, 1);
+            } else {
+                open.combine(&one, 1);
+                st.unsettled.insert(id);
+            }
+            st.marks.mark = Some(st.marks.mark.map_or(id, |m| m.max(id)));
+        }
+    }
+    if st.unsettled.len() > MAX_UNSETTLED {
+        return Err(Refusal::TooManyUnsettled);
+    }
+    let known: Vec<i64> = match old.mark {
+        Some(mark) => st.unsettled.range(..=mark).copied().collect(),
+        None => Vec::new(),
+    };
+    if !known.is_empty() {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM agent_runs WHERE rowid = ?1");
+        let mut stmt = conn.prepare_cached(&sql).map_err(sqlite)?;
+        for id in known {
+            let mut rows = stmt.query([id]).map_err(sqlite)?;
+            match rows.next().map_err(sqlite)? {
+                None => {
+                    st.unsettled.remove(&id);
+                    drift = true;
+                }
+                Some(row) => {
+                    let mut one = Sums::default();
+                    if add_run(row, 0, &mut one).map_err(sqlite)? {
+                        st.settled.combine(&one, 1);
+                        st.unsettled.remove(&id);
+                    } else {
+                        open.combine(&one, 1);
+                    }
+                }
+            }
+        }
+    }
+    st.marks.min = min;
+    let mut total = st.settled;
+    total.combine(&open, 1);
+    Ok((total.decoded()?, drift))
+}
+
+/// Where one table stands.
+#[derive(Debug)]
+enum Part<S> {
+    /// No state: the next scrape runs the full query and derives one.
+    Cold,
+    /// Caught up to the last snapshot that asked.
+    Live(S),
+    /// The full query answers until this instant (see [`Refusal`]).
+    Off(Instant),
+}
+
+/// A finished background recount.
+#[derive(Debug)]
+struct Recount {
+    took: Duration,
+    finished: Instant,
+    jobs: Option<JobsState>,
+    runs: Option<RunsState>,
+}
+
+/// The background recount thread and its mailbox.
+struct Reconciler {
+    sender: Sender<Msg>,
+    results: Receiver<Recount>,
+    results_tx: Sender<Recount>,
+    /// Interrupts the recount in flight when the reconciler is dropped.
+    cancel: Arc<AtomicBool>,
+    in_flight: bool,
+    /// A drift-triggered recount does not start before this.
+    not_before: Instant,
+}
+
+impl Drop for Reconciler {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a recount is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    Drift,
+    Interval,
+}
+
+/// The incremental [`Aggregates`].
+#[derive(Debug)]
+pub(crate) struct Incremental {
+    path: PathBuf,
+    options: Options,
+    stats: Arc<Stats>,
+    jobs: Part<JobsState>,
+    runs: Part<RunsState>,
+    /// Recounted states waiting for a snapshot that began after them.
+    landed_jobs: Option<JobsState>,
+    landed_runs: Option<RunsState>,
+    reconciler: Option<Reconciler>,
+}
+
+impl Drop for Incremental {
+    fn drop(&mut self) {
+        // Dropping the reconciler interrupts its recount and ends its thread.
+        self.reconciler = None;
+    }
+}
+
+impl Incremental {
+    pub(crate) fn new(path: PathBuf, options: Options, stats: Arc<Stats>) -> Self {
+        Incremental {
+            path,
+            options,
+            stats,
+            jobs: Part::Cold,
+            runs: Part::Cold,
+            landed_jobs: None,
+            landed_runs: None,
+            reconciler: None,
+        }
+    }
+
+    /// Collects a finished recount, if any.
+    fn poll(&mut self) {
+        let Some(r) = self.reconciler.as_mut() else {
+            return;
+        };
+        while let Ok(recount) = r.results.try_recv() {
+            r.in_flight = false;
+            r.not_before = recount.finished + recount.took;
+            if recount.jobs.is_some() {
+                self.landed_jobs = recount.jobs;
+            }
+            if recount.runs.is_some() {
+                self.landed_runs = recount.runs;
+            }
+        }
+    }
+
+    /// Starts a background recount of the live tables, unless one is in
+    /// flight, or (for drift) the previous one ended too recently.
+    fn request(&mut self, why: Why) -> bool {
+        let now = Instant::now();
+        let want_jobs = matches!(self.jobs, Part::Live(_));
+        let want_runs = matches!(self.runs, Part::Live(_));
+        if !want_jobs && !want_runs {
+            return false;
+        }
+        if self.reconciler.is_none() {
+            let (results_tx, results) = mpsc::channel();
+            let options = Options {
+                incremental: false,
+                ..self.options.clone()
+            };
+            let worker = Worker::new(
+                self.path.clone(),
+                options,
+                Arc::default(),
+                Box::new(FullScan),
+            );
+            match worker.spawn("vitals-sqlite-recount") {
+                Ok(sender) => {
+                    self.reconciler = Some(Reconciler {
+                        sender,
+                        results,
+                        results_tx,
+                        cancel: Arc::default(),
+                        in_flight: false,
+                        not_before: now,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "vitals-sqlite: cannot start the recount thread");
+                    return false;
+                }
+            }
+        }
+        let Some(r) = self.reconciler.as_mut() else {
+            return false;
+        };
+        if r.in_flight || (why == Why::Drift && now < r.not_before) {
+            return false;
+        }
+        let cancel = Arc::clone(&r.cancel);
+        let tx = r.results_tx.clone();
+        let job = Box::new(move |worker: &mut Worker| {
+            let started = Instant::now();
+            let out = worker.run_alone(&cancel, |s| {
+                // Each table on its own: one failing leaves the other.
+                let jobs = want_jobs
+                    .then(|| cold_jobs(s.conn, s.path).ok().and_then(|(_, st)| st.ok()))
+                    .flatten();
+                let runs = want_runs
+                    .then(|| cold_runs(s.conn, s.path).ok().and_then(|(_, st)| st.ok()))
+                    .flatten();
+                Ok((jobs, runs))
+            });
+            let finished = Instant::now();
+            let (jobs, runs) = out.unwrap_or_else(|error| {
+                tracing::debug!(%error, "vitals-sqlite: a background recount failed");
+                (None, None)
+            });
+            let _ = tx.send(Recount {
+                took: finished - started,
+                finished,
+                jobs: jobs.map(|s| JobsState {
+                    built: finished,
+                    ..s
+                }),
+                runs: runs.map(|s| RunsState {
+                    built: finished,
+                    ..s
+                }),
+            });
+        });
+        if r.sender.send(Msg::Run(job)).is_err() {
+            self.reconciler = None;
+            return false;
+        }
+        r.in_flight = true;
+        tracing::debug!(
+            ?why,
+            "vitals-sqlite: recounting the aggregates in the background"
+        );
+        true
+    }
+
+    /// After a catch-up: asks for a recount when drift was seen or the
+    /// state is older than the reconcile interval.
+    fn after_catch_up(&mut self, drift: bool, built: Instant, landed: bool) {
+        if drift {
+            self.stats.drifts.fetch_add(1, Ordering::Relaxed);
+            self.request(Why::Drift);
+        } else if !landed && built.elapsed() >= self.options.reconcile_interval {
+            self.request(Why::Interval);
+        }
+    }
+
+    fn off_until(&self) -> Instant {
+        Instant::now() + self.options.reconcile_interval
+    }
+}
+
+/// Logs why a table's incremental path is off.
+fn refused(table: &str, refusal: &Refusal) {
+    tracing::debug!(table, %refusal, "vitals-sqlite: incremental aggregate off for a while; full queries answer");
+}
+
+impl Aggregates for Incremental {
+    fn status_counts(
+        &mut self,
+        conn: &Connection,
+        path: &Path,
+        began: Instant,
+    ) -> Result<Decoded<Vec<(String, i64)>>, SqliteError> {
+        self.poll();
+        if let Part::Off(until) = self.jobs {
+            if Instant::now() < until {
+                return queries::status_counts(conn, path);
+            }
+            self.jobs = Part::Cold;
+        }
+        if let Some(landed) = self.landed_jobs.take() {
+            if landed.built <= began {
+                self.stats.recounts.fetch_add(1, Ordering::Relaxed);
+                self.jobs = Part::Live(landed);
+            } else {
+                self.landed_jobs = Some(landed);
+            }
+        }
+        if let Part::Live(state) = &self.jobs {
+            let mut next = state.clone();
+            match catch_up_jobs(conn, path, &mut next) {
+                Ok((answer, drift)) => {
+                    let built = next.built;
+                    self.jobs = Part::Live(next);
+                    let landed = self.landed_jobs.is_some();
+                    self.after_catch_up(drift, built, landed);
+                    return Ok(answer);
+                }
+                Err(Refusal::Sqlite(error @ SqliteError::Interrupted { .. })) => {
+                    return Err(error);
+                }
+                Err(refusal) => {
+                    self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    refused("jobs", &refusal);
+                    if let Refusal::TooManyUnsettled = refusal {
+                        self.jobs = Part::Off(self.off_until());
+                        return queries::status_counts(conn, path);
+                    }
+                    self.jobs = Part::Cold;
+                }
+            }
+        }
+        let (answer, state) = cold_jobs(conn, path)?;
+        self.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
+        self.jobs = match state {
+            Ok(state) => Part::Live(state),
+            Err(refusal) => {
+                refused("jobs", &refusal);
+                Part::Off(self.off_until())
+            }
+        };
+        Ok(answer)
+    }
+
+    fn totals(
+        &mut self,
+        conn: &Connection,
+        path: &Path,
+        began: Instant,
+    ) -> Result<Decoded<CostTotals>, SqliteError> {
+        self.poll();
+        if let Part::Off(until) = self.runs {
+            if Instant::now() < until {
+                return queries::totals(conn, path);
+            }
+            self.runs = Part::Cold;
+        }
+        if let Some(landed) = self.landed_runs.take() {
+            if landed.built <= began {
+                self.stats.recounts.fetch_add(1, Ordering::Relaxed);
+                self.runs = Part::Live(landed);
+            } else {
+                self.landed_runs = Some(landed);
+            }
+        }
+        if let Part::Live(state) = &self.runs {
+            let mut next = state.clone();
+            match catch_up_runs(conn, path, &mut next) {
+                Ok((answer, drift)) => {
+                    let built = next.built;
+                    self.runs = Part::Live(next);
+                    let landed = self.landed_runs.is_some();
+                    self.after_catch_up(drift, built, landed);
+                    return Ok(answer);
+                }
+                // An interruption keeps the state; an overflow is the answer
+                // (the full query would overflow too).
+                Err(Refusal::Sqlite(
+                    error @ (SqliteError::Interrupted { .. } | SqliteError::Overflow { .. }),
+                )) => {
+                    return Err(error);
+                }
+                Err(refusal) => {
+                    self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    refused("agent_runs", &refusal);
+                    if let Refusal::TooManyUnsettled = refusal {
+                        self.runs = Part::Off(self.off_until());
+                        return queries::totals(conn, path);
+                    }
+                    self.runs = Part::Cold;
+                }
+            }
+        }
+        let (answer, state) = cold_runs(conn, path)?;
+        self.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
+        self.runs = match state {
+            Ok(state) => Part::Live(state),
+            Err(refusal) => {
+                refused("agent_runs", &refusal);
+                Part::Off(self.off_until())
+            }
+        };
+        Ok(answer)
+    }
+
+    fn reset(&mut self) {
+        self.jobs = Part::Cold;
+        self.runs = Part::Cold;
+        self.landed_jobs = None;
+        self.landed_runs = None;
+        self.reconciler = None;
+    }
+
+    #[cfg(test)]
+    fn recount_and_wait(&mut self) {
+        let wait = |me: &mut Self| {
+            let Some(r) = me.reconciler.as_mut() else {
+                return;
+            };
+            if r.in_flight
+                && let Ok(recount) = r.results.recv_timeout(Duration::from_secs(60))
+            {
+                r.in_flight = false;
+                if recount.jobs.is_some() {
+                    me.landed_jobs = recount.jobs;
+                }
+                if recount.runs.is_some() {
+                    me.landed_runs = recount.runs;
+                }
+            }
+        };
+        self.poll();
+        wait(self);
+        if self.request(Why::Interval) {
+            wait(self);
+        }
+    }
+}
