@@ -1,7 +1,5 @@
 //! The CLI's error type and its exit codes.
 
-use std::error::Error as _;
-use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -146,16 +144,5 @@ impl CliError {
             | CliError::Spawn { .. }
             | CliError::Simulator(_) => 1,
         }
-    }
-
-    /// The error and its causes on one line, `outer: cause: root cause`.
-    pub(crate) fn chain(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = self.source();
-        while let Some(cause) = source {
-            let _ = write!(line, ": {cause}");
-            source = cause.source();
-        }
-        line
     }
 }

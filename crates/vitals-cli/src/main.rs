@@ -66,7 +66,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Nothing better to do when stderr itself is gone.
-            let _ = writeln!(std::io::stderr(), "vitals: error: {}", error.chain());
+            let _ = writeln!(
+                std::io::stderr(),
+                "vitals: error: {}",
+                vitals::core::error_chain(&error)
+            );
             ExitCode::from(error.exit_code())
         }
     }

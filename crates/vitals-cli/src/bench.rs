@@ -1,0 +1,254 @@
+//! `vitals bench`: what a snapshot of a database costs, warm and cold,
+//! against the floor of the straightforward queries.
+//!
+//! Three series of `--iterations` measurements each, on the same file:
+//! - `floor`: the plain per-scrape SQL timed alone on a fresh read-only
+//!   connection ([`vitals::sqlite::bench::floor_queries`]);
+//! - `cold`: a fresh store and assembler, one build (the first scrape after
+//!   a start);
+//! - `warm`: one build on a store that is open and caught up (every scrape
+//!   after the first).
+//!
+//! The builds cover the four built-in sections with a fake `/proc` (no
+//! process is read: the figures are the database's). Floor and cold runs
+//! alternate, so that both see the same machine load.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use vitals::proc::ProcSource;
+use vitals::proc::fake::FakeProc;
+use vitals::sqlite::{SqliteError, SqliteStore};
+use vitals::{Assembler, BuildError, Snapshot};
+
+/// Measure what a snapshot of a database costs: median, p95 and max of warm
+/// builds, cold builds and the straightforward queries alone (the floor).
+#[derive(clap::Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// The orchestrator database to measure (read-only).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) db: PathBuf,
+
+    /// Measurements per series (warm, cold, floor).
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) iterations: u32,
+
+    /// Print one JSON object: {"warm": {"p50_ms", "p95_ms", "max_ms"}, "cold": {...}, "floor": {...}}.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Why `vitals bench` could not measure.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BenchError {
+    /// The straightforward queries failed on this database (missing file,
+    /// not a database, missing table, ...): there is nothing to compare.
+    #[error("cannot run the queries on {}", path.display())]
+    Floor {
+        /// The database.
+        path: PathBuf,
+        /// The store's error.
+        #[source]
+        source: SqliteError,
+    },
+
+    /// A blocking measurement task was lost.
+    #[error("a measurement task failed")]
+    Task(#[source] tokio::task::JoinError),
+
+    /// The built-in sections could not be assembled.
+    #[error("cannot assemble the built-in sections")]
+    Assemble(#[source] BuildError),
+
+    /// A build did not answer every section: its time would not be the
+    /// database's.
+    #[error("the snapshot is incomplete: section {section} is {status}")]
+    Incomplete {
+        /// The section's key.
+        section: String,
+        /// Its status.
+        status: &'static str,
+    },
+
+    /// Writing the report failed.
+    #[error("cannot write to stdout")]
+    Stdout(#[source] std::io::Error),
+}
+
+/// Median, 95th percentile and maximum of one series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Summary {
+    p50_ms: f64,
+    p95_ms: f64,
+    max_ms: f64,
+}
+
+impl Summary {
+    /// Nearest-rank percentiles of `samples` (not empty).
+    fn of(samples: &[Duration]) -> Summary {
+        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "a rank between 1 and the sample count, which is small"
+            )]
+            let r = (p * ms.len() as f64).ceil() as usize;
+            ms.get(r.clamp(1, ms.len()) - 1).copied().unwrap_or(0.0)
+        };
+        Summary {
+            p50_ms: rank(0.50),
+            p95_ms: rank(0.95),
+            max_ms: ms.last().copied().unwrap_or(0.0),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({ "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "max_ms": self.max_ms })
+    }
+}
+
+fn assembler(store: &SqliteStore) -> Result<Assembler, BenchError> {
+    let proc: Arc<dyn ProcSource> = Arc::new(FakeProc::new());
+    let resources = store.resources().with::<Arc<dyn ProcSource>>(proc);
+    Assembler::builder()
+        .default_deadline(Duration::from_secs(60))
+        .descriptors(vitals::BUILTIN.iter(), &resources)
+        .build()
+        .map_err(BenchError::Assemble)
+}
+
+/// Every section must have produced its value.
+fn check(snapshot: &Snapshot) -> Result<(), BenchError> {
+    match snapshot
+        .reports()
+        .iter()
+        .find(|r| !r.status.produced_value())
+    {
+        Some(report) => Err(BenchError::Incomplete {
+            section: report.key.clone(),
+            status: report.status.as_str(),
+        }),
+        None => Ok(()),
+    }
+}
+
+async fn floor(db: &PathBuf) -> Result<Duration, BenchError> {
+    let path = db.clone();
+    tokio::task::spawn_blocking(move || vitals::sqlite::bench::floor_queries(&path))
+        .await
+        .map_err(BenchError::Task)?
+        .map_err(|source| BenchError::Floor {
+            path: db.clone(),
+            source,
+        })
+}
+
+/// Runs `vitals bench`.
+pub(crate) async fn run(args: BenchArgs) -> Result<(), BenchError> {
+    let n = usize::try_from(args.iterations).unwrap_or(usize::MAX);
+    // Fails early, with the store's own error, on a file it cannot read.
+    floor(&args.db).await?;
+
+    let mut floors = Vec::with_capacity(n);
+    let mut colds = Vec::with_capacity(n);
+    for _ in 0..n {
+        floors.push(floor(&args.db).await?);
+        let started = Instant::now();
+        let store = SqliteStore::open(&args.db);
+        let snapshot = assembler(&store)?.build().await;
+        colds.push(started.elapsed());
+        check(&snapshot)?;
+    }
+
+    let store = SqliteStore::open(&args.db);
+    let warm = assembler(&store)?;
+    check(&warm.build().await)?;
+    let mut warms = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let snapshot = warm.build().await;
+        warms.push(started.elapsed());
+        check(&snapshot)?;
+    }
+
+    let (warm, cold, floor) = (
+        Summary::of(&warms),
+        Summary::of(&colds),
+        Summary::of(&floors),
+    );
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let report = json!({ "warm": warm.json(), "cold": cold.json(), "floor": floor.json() });
+        writeln!(out, "{report}").map_err(BenchError::Stdout)?;
+    } else {
+        let mut text = format!(
+            "{} ({} iterations each)\n{:<6} {:>10} {:>10} {:>10}\n",
+            args.db.display(),
+            n,
+            "",
+            "p50 ms",
+            "p95 ms",
+            "max ms"
+        );
+        for (name, s) in [("warm", warm), ("cold", cold), ("floor", floor)] {
+            text.push_str(&format!(
+                "{name:<6} {:>10.3} {:>10.3} {:>10.3}\n",
+                s.p50_ms, s.p95_ms, s.max_ms
+            ));
+        }
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        text.push_str(&format!(
+            "floor / warm = {:.1}x, cold / floor = {:.2}x (medians)\n",
+            ratio(floor.p50_ms, warm.p50_ms),
+            ratio(cold.p50_ms, floor.p50_ms)
+        ));
+        out.write_all(text.as_bytes())
+            .map_err(BenchError::Stdout)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(list: &[u64]) -> Vec<Duration> {
+        list.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let s = Summary::of(&ms(&(1..=100).collect::<Vec<_>>()));
+        assert_eq!((s.p50_ms, s.p95_ms, s.max_ms), (50.0, 95.0, 100.0));
+        let one = Summary::of(&ms(&[7]));
+        assert_eq!((one.p50_ms, one.p95_ms, one.max_ms), (7.0, 7.0, 7.0));
+        let s = Summary::of(&ms(&[5, 1, 3]));
+        assert_eq!((s.p50_ms, s.p95_ms, s.max_ms), (3.0, 5.0, 5.0));
+    }
+
+    #[test]
+    fn the_json_report_has_the_documented_keys() {
+        let s = Summary::of(&ms(&[1, 2]));
+        let v = s.json();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["p50_ms", "p95_ms", "max_ms"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_missing_database_is_an_error_not_a_fast_figure() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = BenchArgs {
+            db: dir.path().join("none.db"),
+            iterations: 1,
+            json: true,
+        };
+        let error = run(args).await.unwrap_err();
+        assert!(matches!(error, BenchError::Floor { .. }), "{error:?}");
+    }
+}
