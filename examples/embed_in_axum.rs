@@ -1,0 +1,57 @@
+//! A host axum application that serves its own routes and mounts the vitals
+//! `/metrics` router next to them, with a graceful shutdown on Ctrl-C.
+//!
+//! With a database path as the first argument the snapshot reads it through
+//! the read-only `SqliteStore` (and the real `/proc`); without one it uses the
+//! populated in-memory fakes, so it works out of the box:
+//!
+//! ```text
+//! cargo run --example embed_in_axum [orchestrator.db]
+//! curl -s http://127.0.0.1:PORT/healthz
+//! curl -s http://127.0.0.1:PORT/metrics
+//! ```
+//!
+//! The port is `PORT` from the environment, or any free port (printed).
+#![expect(clippy::print_stdout, reason = "an example prints where it listens")]
+
+use std::sync::Arc;
+
+use axum::{Router, routing::get};
+use vitals::proc::{LinuxProc, ProcSource};
+use vitals::sqlite::SqliteStore;
+use vitals::Assembler;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The sources: the orchestrator's database and /proc, or the fakes.
+    let resources = match std::env::args_os().nth(1) {
+        Some(db) => SqliteStore::open(db)
+            .resources()
+            .with::<Arc<dyn ProcSource>>(Arc::new(LinuxProc::new())),
+        None => vitals::fake::populated(),
+    };
+    let proc = resources.get::<Arc<dyn ProcSource>>();
+    let assembler = Assembler::builder()
+        .clk_tck(move || proc.as_ref().and_then(|p| p.clk_tck()))
+        .descriptors(vitals::BUILTIN.iter(), &resources)
+        .build()?;
+
+    // The host's own routes, and vitals' `/metrics` merged in.
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(vitals::http::router(assembler));
+
+    let port: u16 = std::env::var("PORT").map_or(Ok(0), |p| p.parse())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("serving http://{}/metrics (Ctrl-C stops)", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            // If the handler cannot be installed, run until killed.
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+        .await?;
+    Ok(())
+}
+
