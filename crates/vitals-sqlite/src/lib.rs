@@ -170,6 +170,7 @@
 mod aggregate;
 pub mod bench;
 mod decode;
+pub mod doctor;
 mod error;
 mod incremental;
 mod queries;
