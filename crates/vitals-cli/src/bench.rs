@@ -168,7 +168,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BenchError> {
 
     let store = SqliteStore::open(&args.db);
     let warm = assembler(&store)?;
-    check(&warm.build().await)?;
+    check(&*warm.build().await)?;
     let mut warms = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
@@ -208,8 +208,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BenchError> {
             ratio(floor.p50_ms, warm.p50_ms),
             ratio(cold.p50_ms, floor.p50_ms)
         ));
-        out.write_all(text.as_bytes())
-            .map_err(BenchError::Stdout)?;
+        out.write_all(text.as_bytes()).map_err(BenchError::Stdout)?;
     }
     Ok(())
 }
