@@ -56,7 +56,10 @@
 //! *inline* as the plain full query, and the state is derived from the same
 //! read transaction at little extra cost (for jobs the non-terminal rows
 //! through the index; for runs one more expression in the same scan and the
-//! unfinished rows from the smallest unfinished id up).
+//! unfinished rows from the smallest unfinished id up). When that inline
+//! pass misses its section's deadline (a history too large for it), the
+//! state is built by a background recount instead, which has no deadline,
+//! and the scrapes after it lands are incremental.
 //!
 //! # Failure
 //!
@@ -600,6 +603,10 @@ pub(crate) struct Incremental {
     /// Recounted states waiting for a snapshot that began after them.
     landed_jobs: Option<JobsState>,
     landed_runs: Option<RunsState>,
+    /// A table whose inline cold pass was interrupted (its deadline is
+    /// shorter than a full scan): its state is built in the background.
+    build_jobs: bool,
+    build_runs: bool,
     reconciler: Option<Reconciler>,
 }
 
@@ -620,6 +627,8 @@ impl Incremental {
             runs: Part::Cold,
             landed_jobs: None,
             landed_runs: None,
+            build_jobs: false,
+            build_runs: false,
             reconciler: None,
         }
     }
@@ -633,9 +642,11 @@ impl Incremental {
             r.in_flight = false;
             r.not_before = recount.finished + recount.took;
             if recount.jobs.is_some() {
+                self.build_jobs = false;
                 self.landed_jobs = recount.jobs;
             }
             if recount.runs.is_some() {
+                self.build_runs = false;
                 self.landed_runs = recount.runs;
             }
         }
@@ -645,8 +656,8 @@ impl Incremental {
     /// flight, or (for drift) the previous one ended too recently.
     fn request(&mut self, why: Why) -> bool {
         let now = Instant::now();
-        let want_jobs = matches!(self.jobs, Part::Live(_));
-        let want_runs = matches!(self.runs, Part::Live(_));
+        let want_jobs = self.build_jobs || matches!(self.jobs, Part::Live(_));
+        let want_runs = self.build_runs || matches!(self.runs, Part::Live(_));
         if !want_jobs && !want_runs {
             return false;
         }
@@ -796,7 +807,15 @@ impl Aggregates for Incremental {
                 }
             }
         }
-        let (answer, state) = cold_jobs(conn, path)?;
+        let (answer, state) = match cold_jobs(conn, path) {
+            Ok(found) => found,
+            Err(error @ SqliteError::Interrupted { .. }) => {
+                self.build_jobs = true;
+                self.request(Why::Drift);
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         self.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
         self.jobs = match state {
             Ok(state) => Part::Live(state),
@@ -857,7 +876,15 @@ impl Aggregates for Incremental {
                 }
             }
         }
-        let (answer, state) = cold_runs(conn, path)?;
+        let (answer, state) = match cold_runs(conn, path) {
+            Ok(found) => found,
+            Err(error @ SqliteError::Interrupted { .. }) => {
+                self.build_runs = true;
+                self.request(Why::Drift);
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         self.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
         self.runs = match state {
             Ok(state) => Part::Live(state),
@@ -874,6 +901,8 @@ impl Aggregates for Incremental {
         self.runs = Part::Cold;
         self.landed_jobs = None;
         self.landed_runs = None;
+        self.build_jobs = false;
+        self.build_runs = false;
         self.reconciler = None;
     }
 

@@ -493,3 +493,38 @@ async fn a_replaced_file_starts_over() {
     let writer = Connection::open(&path).unwrap();
     assert_eq!(answer(&store).await, truth(&writer, &path));
 }
+
+#[tokio::test]
+async fn a_first_scrape_cut_by_its_deadline_gets_its_state_from_the_background() {
+    let (_dir, path, writer) = db();
+    let tx = writer.unchecked_transaction().unwrap();
+    tx.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+         INSERT INTO agent_runs (job_id, agent, finished_at, cost_usd, input_tokens)
+         SELECT i, 'a', 'f', 0.5, i FROM n;",
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    let store = store(&path);
+    // A deadline far shorter than the scan: the inline pass is interrupted.
+    let short = vitals_core::Collect::standalone(None, Duration::from_millis(2));
+    let error = store.totals(&short).await.unwrap_err();
+    assert_eq!(error.kind(), "interrupted");
+    drop(short);
+    // Scrapes with the same short deadline succeed once the state landed.
+    let start = Instant::now();
+    loop {
+        let short = vitals_core::Collect::standalone(None, Duration::from_millis(2));
+        if store.totals(&short).await.is_ok() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no background state"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(store.stats().recounts.load(Ordering::Relaxed) >= 1);
+    assert_eq!(store.stats().cold_passes.load(Ordering::Relaxed), 0);
+    assert_eq!(answer(&store).await.1, truth(&writer, &path).1);
+}
