@@ -14,7 +14,7 @@
 //! alternate, so that both see the same machine load.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -138,13 +138,13 @@ fn check(snapshot: &Snapshot) -> Result<(), BenchError> {
     }
 }
 
-async fn floor(db: &PathBuf) -> Result<Duration, BenchError> {
-    let path = db.clone();
+async fn floor(db: &Path) -> Result<Duration, BenchError> {
+    let path = db.to_owned();
     tokio::task::spawn_blocking(move || vitals::sqlite::bench::floor_queries(&path))
         .await
         .map_err(BenchError::Task)?
         .map_err(|source| BenchError::Floor {
-            path: db.clone(),
+            path: db.to_owned(),
             source,
         })
 }
