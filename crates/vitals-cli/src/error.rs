@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use vitals::BuildError;
 use vitals::http::ConfigError;
+use vitals::sqlite::SqliteError;
 use vitals_refdb::RefDbError;
+
+use crate::bench::BenchError;
 
 /// Everything a `vitals` command can fail with. Degraded sections are not
 /// errors: a snapshot always succeeds.
@@ -120,6 +123,27 @@ pub(crate) enum CliError {
     /// The simulated orchestrator failed.
     #[error("the simulated orchestrator failed")]
     Simulator(#[source] RefDbError),
+
+    /// `doctor` could not open the database at all.
+    #[error("cannot examine {}", path.display())]
+    Doctor {
+        /// The file given with `--db`.
+        path: PathBuf,
+        /// Why it could not be opened.
+        #[source]
+        source: SqliteError,
+    },
+
+    /// `doctor` found things to fix (its report lists them).
+    #[error("{count} thing(s) need attention (see the report above)")]
+    NeedsAttention {
+        /// How many.
+        count: usize,
+    },
+
+    /// `bench` could not measure.
+    #[error("cannot benchmark")]
+    Bench(#[from] BenchError),
 }
 
 impl CliError {
@@ -142,7 +166,10 @@ impl CliError {
             | CliError::Generate { .. }
             | CliError::DemoSetup { .. }
             | CliError::Spawn { .. }
-            | CliError::Simulator(_) => 1,
+            | CliError::Simulator(_)
+            | CliError::Doctor { .. }
+            | CliError::NeedsAttention { .. }
+            | CliError::Bench(_) => 1,
         }
     }
 }

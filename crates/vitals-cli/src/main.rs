@@ -1,12 +1,14 @@
 //! `vitals`: the command-line tool of the vitals collector framework.
 //!
 //! Each subcommand lives in its own module (`snapshot`, `gen_db`, `serve`,
-//! `demo`); [`stack`] holds what they share (store + `/proc` + assembler +
+//! `demo`, `doctor`, `bench`); [`stack`] holds what they share (store + `/proc` + assembler +
 //! router, and the HTTP server loop). Adding a command is a new module plus
 //! one [`Command`] variant and its arm in [`run`].
 
+mod bench;
 mod child;
 mod demo;
+mod doctor;
 mod error;
 mod gen_db;
 mod serve;
@@ -44,6 +46,10 @@ enum Command {
     Demo(demo::Args),
     /// Write a deterministic reference-schema database (tests, benchmarks).
     GenDb(gen_db::Args),
+    /// Check a database against what the standard sections need (read-only).
+    Doctor(doctor::Args),
+    /// Measure what a snapshot of a database costs: warm, cold and the bare queries.
+    Bench(bench::BenchArgs),
     /// A demo agent process (used by `vitals demo`).
     #[command(name = "__agent", hide = true)]
     Agent(child::Args),
@@ -54,7 +60,11 @@ impl Command {
     fn default_log_filter(&self) -> &'static str {
         match self {
             Command::Serve(_) | Command::Demo(_) => "info",
-            Command::Snapshot(_) | Command::GenDb(_) | Command::Agent(_) => "error",
+            Command::Snapshot(_)
+            | Command::GenDb(_)
+            | Command::Doctor(_)
+            | Command::Bench(_)
+            | Command::Agent(_) => "error",
         }
     }
 }
@@ -82,6 +92,8 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Serve(args) => block_on(serve::run(&args)),
         Command::Demo(args) => block_on(demo::run(&args)),
         Command::GenDb(args) => gen_db::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
+        Command::Bench(args) => block_on(async { bench::run(args).await.map_err(CliError::from) }),
         Command::Agent(args) => child::run(&args),
     }
 }
