@@ -17,9 +17,9 @@
 use std::sync::Arc;
 
 use axum::{Router, routing::get};
+use vitals::Assembler;
 use vitals::proc::{LinuxProc, ProcSource};
 use vitals::sqlite::SqliteStore;
-use vitals::Assembler;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let port: u16 = std::env::var("PORT").map_or(Ok(0), |p| p.parse())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("serving http://{}/metrics (Ctrl-C stops)", listener.local_addr()?);
+    println!(
+        "serving http://{}/metrics (Ctrl-C stops)",
+        listener.local_addr()?
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             // If the handler cannot be installed, run until killed.
@@ -54,4 +57,3 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     Ok(())
 }
-

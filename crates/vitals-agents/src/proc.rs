@@ -25,7 +25,10 @@ impl Failure {
     }
 
     fn from_proc(context: &str, error: &ProcError) -> Self {
-        Self::new(error.kind(), format!("{context}: {}", vitals_core::error_chain(error)))
+        Self::new(
+            error.kind(),
+            format!("{context}: {}", vitals_core::error_chain(error)),
+        )
     }
 
     fn panic(what: &str, error: tokio::task::JoinError) -> Self {
