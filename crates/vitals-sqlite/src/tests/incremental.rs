@@ -448,8 +448,9 @@ async fn bad_values_are_reported_the_same_way_incrementally() {
 
 #[tokio::test]
 async fn without_a_status_index_or_with_too_much_active_work_the_full_queries_answer() {
-    let (_dir, path, writer) =
-        db_with(&super::SCHEMA.replace("CREATE INDEX idx_jobs_status ON jobs(status);", ""));
+    let unindexed = super::SCHEMA.replace("CREATE INDEX idx_jobs_status ON jobs(status);", "");
+    assert_ne!(unindexed, super::SCHEMA, "the schema has idx_jobs_status");
+    let (_dir, path, writer) = db_with(&unindexed);
     seed(&writer);
     let store = store(&path);
     for _ in 0..2 {

@@ -21,50 +21,9 @@ use vitals_stages::StageSource;
 
 use crate::SqliteStore;
 
-/// The reference schema (`shared/reference/schema.sql`), tables and indexes.
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE tasks (
-    id               INTEGER PRIMARY KEY,
-    work_item_id     TEXT NOT NULL,
-    repo             TEXT,
-    stage            TEXT NOT NULL,
-    stage_entered_at TEXT NOT NULL,
-    created_at       TEXT NOT NULL,
-    updated_at       TEXT NOT NULL
-);
-CREATE TABLE jobs (
-    id           INTEGER PRIMARY KEY,
-    task_id      INTEGER,
-    repo         TEXT,
-    agent        TEXT NOT NULL,
-    status       TEXT NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL DEFAULT 3,
-    pid          INTEGER,
-    model        TEXT,
-    effort       TEXT,
-    created_at   TEXT NOT NULL,
-    started_at   TEXT,
-    finished_at  TEXT,
-    last_error   TEXT
-);
-CREATE TABLE agent_runs (
-    id                    INTEGER PRIMARY KEY,
-    job_id                INTEGER NOT NULL,
-    agent                 TEXT NOT NULL,
-    started_at            TEXT,
-    finished_at           TEXT,
-    cost_usd              REAL,
-    input_tokens          INTEGER,
-    output_tokens         INTEGER,
-    cache_read_tokens     INTEGER,
-    cache_creation_tokens INTEGER
-);
-CREATE INDEX idx_tasks_active_stage ON tasks(stage) WHERE stage NOT IN ('done', 'cancelled');
-CREATE INDEX idx_jobs_status ON jobs(status);
-CREATE INDEX idx_jobs_running ON jobs(started_at) WHERE status = 'running';
-CREATE INDEX idx_agent_runs_job_id ON agent_runs(job_id);
-";
+/// The reference schema (`shared/reference/schema.sql`), tables and
+/// indexes, from the one copy `vitals-refdb` holds.
+pub(crate) const SCHEMA: &str = vitals_refdb::SCHEMA_SQL;
 
 /// The snapshot clock of the tests.
 pub(crate) fn now() -> DateTime<Utc> {
