@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use vitals_core::Collect;
-use vitals_proc::{ProcError, ProcSource, ProcessTable, proc_age_s};
+use vitals_proc::{ProcError, ProcSource, ProcessInfo, ProcessTable, proc_age_s};
 
 /// Why a field could not be read: a kind for machines and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +176,21 @@ fn who(lookup: &Lookup, pid: i64) -> String {
     }
 }
 
+/// The tree sum of the agent `info`, with the agent's own ticks taken from
+/// `info` rather than from the table.
+///
+/// The table was read before the agent's own `stat`, so a busy agent's
+/// ticks in it are older than `info.cpu_ticks`: summing the table alone
+/// could give a `tree_cpu_ticks` below the `cpu_ticks` printed next to it.
+/// Swapping in the fresher own reading keeps `tree_cpu_ticks >= cpu_ticks`
+/// and makes both come from the same read.
+fn tree_cpu_ticks(table: &ProcessTable, tree_sum: u64, info: &ProcessInfo) -> u64 {
+    let own_in_table = table.cpu_ticks(info.pid).unwrap_or(0);
+    tree_sum
+        .saturating_sub(own_in_table)
+        .saturating_add(info.cpu_ticks)
+}
+
 fn read_agents(
     source: &dyn ProcSource,
     view: Option<&ProcView>,
@@ -219,7 +234,7 @@ fn read_agents(
         match view.map(|v| &v.table) {
             Some(Ok(table)) => match table.tree(info.pid) {
                 Some(tree) => {
-                    fields.tree_cpu_ticks = Some(tree.cpu_ticks);
+                    fields.tree_cpu_ticks = Some(tree_cpu_ticks(table, tree.cpu_ticks, &info));
                     fields.tree_procs = Some(tree.procs);
                 }
                 None => readings.failures.push((

@@ -29,6 +29,9 @@ use crate::{AgentSource, KEY, ORDER, RunningAgent};
 /// threads (`spawn_blocking`): the process table and the boot time once per
 /// snapshot (shared through the snapshot's scratch space, and skipped when
 /// no agent has a positive pid), then one `stat` read per agent.
+/// `tree_cpu_ticks` adds the descendants' ticks from the table to the
+/// agent's own `cpu_ticks` from that later read, so it is never below
+/// `cpu_ticks`.
 ///
 /// An agent whose process cannot be read keeps its database fields and gets
 /// `null` process fields, while every other agent stays intact; the reason

@@ -510,6 +510,65 @@ async fn a_process_missing_from_the_table_has_null_tree_fields() {
     );
 }
 
+/// Answers the process table as read a moment earlier: each process's own
+/// ticks in it are `lag` lower than what `process` answers now.
+#[derive(Debug)]
+struct StaleTable {
+    proc: FakeProc,
+    lag: u64,
+}
+
+impl ProcSource for StaleTable {
+    fn clk_tck(&self) -> Option<u64> {
+        self.proc.clk_tck()
+    }
+    fn boot_time(&self) -> Result<i64, ProcError> {
+        self.proc.boot_time()
+    }
+    fn process(&self, pid: i64) -> Result<ProcessInfo, ProcError> {
+        self.proc.process(pid)
+    }
+    fn process_table(&self) -> Result<ProcessTable, ProcError> {
+        let table = self.proc.process_table()?;
+        let pids = [100, 101];
+        Ok(pids
+            .into_iter()
+            .filter_map(|pid| {
+                let ticks = table.cpu_ticks(pid)?.saturating_sub(self.lag);
+                Some((pid, table.parent(pid)?, ticks))
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn tree_cpu_ticks_never_lags_the_agents_own_cpu_ticks() {
+    // The table is read before each agent's stat: a busy agent has burnt
+    // more ticks by the time its own stat is read.
+    let lone = StaleTable {
+        proc: FakeProc::new().with_process(process(100, 50)),
+        lag: 10,
+    };
+    let (value, _) = snapshot(vec![agent(1, Some(100))], lone).await;
+    assert_eq!(
+        value,
+        json!([with_proc(expected(1, json!(100)), live(50, 50, 1))])
+    );
+
+    let parent = StaleTable {
+        proc: FakeProc::new()
+            .with_process(process(100, 50))
+            .with_simple_process(101, 100, 30),
+        lag: 10,
+    };
+    let (value, _) = snapshot(vec![agent(1, Some(100))], parent).await;
+    // The agent's fresh 50 plus the child's 20 as the table saw it.
+    assert_eq!(
+        value,
+        json!([with_proc(expected(1, json!(100)), live(50, 70, 2))])
+    );
+}
+
 /// A process source that panics on every per-pid read.
 #[derive(Debug)]
 struct Exploding;
