@@ -416,6 +416,24 @@ struct Inner {
     last: Mutex<Option<Arc<Snapshot>>>,
 }
 
+impl Inner {
+    /// Ends the build `generation`: its snapshot (if any) becomes the latest
+    /// one, then the next call starts a build of its own. In this order, a
+    /// call in between finds either the new snapshot or the build that made it.
+    fn finish_build(&self, generation: u64, snapshot: Option<&Arc<Snapshot>>) {
+        if let Some(snapshot) = snapshot {
+            *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(snapshot));
+        }
+        let mut inflight = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        if inflight
+            .as_ref()
+            .is_some_and(|f| f.generation == generation)
+        {
+            *inflight = None;
+        }
+    }
+}
+
 /// Runs a set of sections in isolation and assembles contract-v1 snapshots.
 ///
 /// * Every section runs concurrently as its own task, under its own deadline.
@@ -476,6 +494,10 @@ impl Assembler {
 
     /// Builds a snapshot (or joins the build already in flight, or reuses the
     /// last one within the minimum interval). Never panics, never fails.
+    ///
+    /// The build runs as its own task: a caller that stops waiting (a request
+    /// timeout) does not stop it, and the snapshot it makes still becomes the
+    /// [`latest`](Self::latest) one.
     pub async fn build(&self) -> Arc<Snapshot> {
         if !self.inner.kill.is_enabled() {
             return Arc::new(Snapshot::disabled());
@@ -487,51 +509,51 @@ impl Assembler {
         {
             return last;
         }
-        let (generation, build) = self.join_or_start();
-        let snapshot = build.await;
-        {
-            let mut inflight = self
-                .inner
-                .inflight
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if inflight
-                .as_ref()
-                .is_some_and(|f| f.generation == generation)
-            {
-                *inflight = None;
-            }
-        }
-        *self
-            .inner
-            .last
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&snapshot));
-        snapshot
+        self.join_or_start().await
     }
 
-    fn join_or_start(&self) -> (u64, SharedBuild) {
+    fn join_or_start(&self) -> SharedBuild {
         let mut inflight = self
             .inner
             .inflight
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(current) = inflight.as_ref() {
-            return (current.generation, current.build.clone());
+            return current.build.clone();
         }
         let generation = inflight_generation();
         let inner = Arc::clone(&self.inner);
-        let task = tokio::spawn(build_now(Arc::clone(&inner)));
+        // The task records its own result, so that the bookkeeping happens
+        // even when every caller stopped waiting.
+        let task = tokio::spawn(async move {
+            let snapshot = match AssertUnwindSafe(build_now(Arc::clone(&inner)))
+                .catch_unwind()
+                .await
+            {
+                Ok(snapshot) => snapshot,
+                Err(payload) => failed_snapshot(&inner, &panic_message(&*payload)),
+            };
+            let snapshot = Arc::new(snapshot);
+            inner.finish_build(generation, Some(&snapshot));
+            snapshot
+        });
+        // Weak: the shared future is stored in `inner` itself.
+        let weak = Arc::downgrade(&self.inner);
         let build = async move {
             match task.await {
-                Ok(snapshot) => Arc::new(snapshot),
+                Ok(snapshot) => snapshot,
                 Err(error) => {
+                    // Only when the runtime shuts down under the task.
                     let reason = if error.is_panic() {
                         panic_message(&*error.into_panic())
                     } else {
                         "the build task was cancelled".to_owned()
                     };
-                    tracing::error!(%reason, "vitals build failed as a whole; serving fallbacks");
+                    let Some(inner) = weak.upgrade() else {
+                        // Unreachable: whoever awaits this holds the assembler.
+                        return Arc::new(Snapshot::disabled());
+                    };
+                    inner.finish_build(generation, None);
                     Arc::new(failed_snapshot(&inner, &reason))
                 }
             }
@@ -542,7 +564,7 @@ impl Assembler {
             generation,
             build: build.clone(),
         });
-        (generation, build)
+        build
     }
 
     /// Maps a snapshot to metric families: each section's own mapping (a
@@ -649,6 +671,7 @@ fn finish(
 }
 
 fn failed_snapshot(inner: &Inner, reason: &str) -> Snapshot {
+    tracing::error!(%reason, "vitals build failed as a whole; serving fallbacks");
     let mut body = header(inner, inner.clock.now());
     let mut reports = Vec::with_capacity(inner.slots.len());
     for slot in &inner.slots {

@@ -449,6 +449,29 @@ async fn a_hundred_concurrent_builds_share_one() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_caller_that_stops_waiting_leaves_no_stale_build_behind() {
+    let section = Fake::new("slow", Fallback::Null, |_| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(json!(1))
+    });
+    let calls = Arc::clone(&section.calls);
+    let a = builder().section(section).build().unwrap();
+    // The only caller gives up mid-build, as a request timeout does.
+    let gave_up = tokio::time::timeout(Duration::from_millis(10), a.build()).await;
+    assert!(gave_up.is_err());
+    // The build goes on without it and its snapshot becomes the latest.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(
+        a.latest().is_some(),
+        "the abandoned build's snapshot was lost"
+    );
+    // A later call builds anew instead of getting the abandoned, old build.
+    let _ = a.build().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_minimum_interval_reuses_the_last_snapshot() {
     let section = Fake::value("alpha", json!(1));
     let calls = Arc::clone(&section.calls);
