@@ -10,11 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use crate::aggregate::FullScan;
 use crate::error::SqliteError;
 use crate::queries;
 use crate::worker::{Options, Worker};
-use crate::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
 
 /// Runs the straightforward per-scrape SQL once on a fresh read-only
 /// connection to `path`, and returns how long it took, opening included.
@@ -45,19 +43,8 @@ use crate::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERV
 /// table or a required column is missing, a sum overflows, and so on (the
 /// same errors the store's source methods report).
 pub fn floor_queries(path: impl AsRef<Path>) -> Result<Duration, SqliteError> {
-    let options = Options {
-        busy_timeout: DEFAULT_BUSY_TIMEOUT,
-        idle_release: DEFAULT_IDLE_RELEASE,
-        incremental: false,
-        reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
-    };
     let started = Instant::now();
-    let mut worker = Worker::new(
-        path.as_ref().to_owned(),
-        options,
-        Arc::default(),
-        Box::new(FullScan),
-    );
+    let mut worker = Worker::plain(path.as_ref().to_owned(), Options::default());
     let never = Arc::new(AtomicBool::new(false));
     worker.run_alone(&never, |s| {
         queries::active_tasks(s.conn, s.path)?;

@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use crate::aggregate::FullScan;
 use crate::error::SqliteError;
 use crate::worker::{Options, Worker};
-use crate::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
 
 /// Tables of the reference schema and the columns the standard sections read.
 pub const REQUIRED_COLUMNS: &[(&str, &[&str])] = &[
@@ -372,13 +370,7 @@ pub fn diagnose(path: &Path) -> Result<Report, SqliteError> {
         .len();
     // Opened exactly as the store opens its connection (read-only,
     // `query_only`, the same WAL rules), in one read transaction.
-    let options = Options {
-        busy_timeout: DEFAULT_BUSY_TIMEOUT,
-        idle_release: DEFAULT_IDLE_RELEASE,
-        incremental: false,
-        reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
-    };
-    let mut worker = Worker::new(path.to_owned(), options, Arc::default(), Box::new(FullScan));
+    let mut worker = Worker::plain(path.to_owned(), Options::default());
     let never = Arc::new(AtomicBool::new(false));
     let report = worker.run_alone(&never, |session| {
         examine(session.conn, session.path).map_err(|e| SqliteError::from_sqlite(e, path))

@@ -83,7 +83,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 use vitals_cost::CostTotals;
 
-use crate::aggregate::{Aggregates, FullScan};
+use crate::aggregate::Aggregates;
 use crate::error::SqliteError;
 use crate::queries::{self, Decoded, Owned, Sums};
 use crate::worker::{Msg, Options, Stats, Worker};
@@ -663,16 +663,7 @@ impl Incremental {
         }
         if self.reconciler.is_none() {
             let (results_tx, results) = mpsc::channel();
-            let options = Options {
-                incremental: false,
-                ..self.options.clone()
-            };
-            let worker = Worker::new(
-                self.path.clone(),
-                options,
-                Arc::default(),
-                Box::new(FullScan),
-            );
+            let worker = Worker::plain(self.path.clone(), self.options.clone());
             match worker.spawn("vitals-sqlite-recount") {
                 Ok(sender) => {
                     self.reconciler = Some(Reconciler {

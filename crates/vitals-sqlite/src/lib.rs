@@ -242,10 +242,8 @@ impl fmt::Debug for SqliteStore {
 #[derive(Debug, Clone)]
 pub struct SqliteStoreBuilder {
     path: PathBuf,
-    busy_timeout: Duration,
-    idle_release: Duration,
+    options: worker::Options,
     incremental: bool,
-    reconcile_interval: Duration,
 }
 
 impl SqliteStoreBuilder {
@@ -254,7 +252,7 @@ impl SqliteStoreBuilder {
     /// when the request is cancelled.
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
+        self.options.busy_timeout = timeout;
         self
     }
 
@@ -264,7 +262,7 @@ impl SqliteStoreBuilder {
     /// context kept alive by mistake can hold back the writer's checkpoints.
     #[must_use]
     pub fn idle_release(mut self, idle: Duration) -> Self {
-        self.idle_release = idle;
+        self.options.idle_release = idle;
         self
     }
 
@@ -290,7 +288,7 @@ impl SqliteStoreBuilder {
     /// stays out of the answers, plus the duration of one recount.
     #[must_use]
     pub fn reconcile_interval(mut self, interval: Duration) -> Self {
-        self.reconcile_interval = interval;
+        self.options.reconcile_interval = interval;
         self
     }
 
@@ -300,13 +298,12 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn build(self) -> SqliteStore {
         let stats = Arc::new(Stats::default());
-        let options = worker::Options {
-            busy_timeout: self.busy_timeout,
-            idle_release: self.idle_release,
-            incremental: self.incremental,
-            reconcile_interval: self.reconcile_interval,
-        };
-        let sender = match worker::spawn(self.path.clone(), options, Arc::clone(&stats)) {
+        let sender = match worker::spawn(
+            self.path.clone(),
+            self.options,
+            self.incremental,
+            Arc::clone(&stats),
+        ) {
             Ok(sender) => Some(sender),
             Err(error) => {
                 tracing::error!(%error, "vitals-sqlite: cannot start the worker thread");
@@ -378,10 +375,8 @@ impl SqliteStore {
     pub fn builder(path: impl AsRef<Path>) -> SqliteStoreBuilder {
         SqliteStoreBuilder {
             path: path.as_ref().to_owned(),
-            busy_timeout: DEFAULT_BUSY_TIMEOUT,
-            idle_release: DEFAULT_IDLE_RELEASE,
+            options: worker::Options::default(),
             incremental: true,
-            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
         }
     }
 

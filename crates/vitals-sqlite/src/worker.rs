@@ -19,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::aggregate::{Aggregates, FullScan};
 use crate::error::SqliteError;
 use crate::incremental::Incremental;
+use crate::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
 
 /// Settings of the worker, from the builder.
 #[derive(Debug, Clone)]
@@ -28,10 +29,19 @@ pub(crate) struct Options {
     /// A read transaction left open this long without any request is closed
     /// (a snapshot whose context someone keeps alive must not pin the WAL).
     pub(crate) idle_release: Duration,
-    /// Answer the history-wide aggregates incrementally.
-    pub(crate) incremental: bool,
     /// How often the incremental aggregates are recounted from scratch.
     pub(crate) reconcile_interval: Duration,
+}
+
+impl Default for Options {
+    /// The builder's defaults.
+    fn default() -> Self {
+        Options {
+            busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            idle_release: DEFAULT_IDLE_RELEASE,
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+        }
+    }
 }
 
 /// Counters, for tests and diagnostics.
@@ -183,9 +193,14 @@ pub(crate) struct Worker {
 
 const HEADER_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
-/// Starts the worker thread.
-pub(crate) fn spawn(path: PathBuf, options: Options, stats: Arc<Stats>) -> io::Result<Sender<Msg>> {
-    let aggregates: Box<dyn Aggregates> = if options.incremental {
+/// Starts the store's worker thread, with incremental aggregates or not.
+pub(crate) fn spawn(
+    path: PathBuf,
+    options: Options,
+    incremental: bool,
+    stats: Arc<Stats>,
+) -> io::Result<Sender<Msg>> {
+    let aggregates: Box<dyn Aggregates> = if incremental {
         Box::new(Incremental::new(
             path.clone(),
             options.clone(),
@@ -216,6 +231,13 @@ impl Worker {
             began: Instant::now(),
             aggregates,
         }
+    }
+
+    /// A worker that answers the aggregates with the full queries and keeps
+    /// counters of its own: for work outside a store's snapshots (the
+    /// background recount, the benchmark floor, the doctor).
+    pub(crate) fn plain(path: PathBuf, options: Options) -> Self {
+        Worker::new(path, options, Arc::default(), Box::new(FullScan))
     }
 
     /// Runs this worker on its own thread, serving the returned channel.
