@@ -3,7 +3,11 @@
 //! A simulated orchestrator writes to a reference-schema database in a
 //! temporary directory; three real child processes (this binary re-executed
 //! as the hidden `__agent` command) are pinned as running agents; `/metrics`
-//! is served exactly as `vitals serve` serves it. SIGINT or SIGTERM stops
+//! is served exactly as `vitals serve` serves it. The simulator's own running
+//! jobs carry pids above any `pid_max` (so they can never name a real
+//! process): their process fields are `null` with `invalid_pid`, and the
+//! banner says so, so that a newcomer does not take the `degraded` agents
+//! section for a bug. SIGINT or SIGTERM stops
 //! everything: the children are killed and reaped (by a guard, so on error
 //! paths too), the simulator stops and the directory is removed.
 
@@ -157,6 +161,16 @@ fn print_banner(
     writeln!(out, "agents:")?;
     for (spec, (name, pid)) in AGENTS.iter().zip(pids) {
         writeln!(out, "  {name} (pid {pid}) {}", spec.what)?;
+    }
+    // The simulator's own jobs: explain the `invalid_pid` notes before a
+    // newcomer takes the `degraded` agents section for a bug.
+    for line in [
+        "  other running jobs are simulated: their pids lie above the kernel's pid_max, so no",
+        "  process has them; their process fields are null, the meta section (and the log) lists",
+        "  each as invalid_pid and the agents section reads \"degraded\": the collector is honest",
+        "  about pids it cannot resolve, as it would be for a real orchestrator",
+    ] {
+        writeln!(out, "{line}")?;
     }
     writeln!(
         out,
