@@ -634,6 +634,33 @@ fn inflight_generation() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Runs a synchronous hook of the host (`owner` "assembler") or of a section
+/// (`owner` its key): a panic becomes `None` and a warning, never a failed build.
+fn guarded<T>(owner: &str, hook: &str, call: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            tracing::warn!(
+                owner,
+                hook,
+                message = %panic_message(&*payload),
+                "vitals hook panicked; its default is used"
+            );
+            None
+        }
+    }
+}
+
+/// The snapshot's instant; `None` (`generated_at: ""`) when the clock fails or panics.
+fn read_clock(inner: &Inner) -> Option<chrono::DateTime<chrono::Utc>> {
+    guarded("assembler", "clock", || inner.clock.now()).flatten()
+}
+
+/// A section's fallback value; `null` when its `fallback` panics.
+fn fallback_of(slot: &Slot) -> Value {
+    guarded(&slot.key, "fallback", || slot.section.fallback().to_value()).unwrap_or(Value::Null)
+}
+
 fn header(inner: &Inner, now: Option<chrono::DateTime<chrono::Utc>>) -> Map<String, Value> {
     let mut body = Map::new();
     body.insert("schema_version".into(), Value::from(SCHEMA_VERSION));
@@ -641,7 +668,7 @@ fn header(inner: &Inner, now: Option<chrono::DateTime<chrono::Utc>>) -> Map<Stri
         "generated_at".into(),
         Value::from(now.map(format_generated_at).unwrap_or_default()),
     );
-    let clk_tck = std::panic::catch_unwind(AssertUnwindSafe(|| (inner.clk_tck)())).unwrap_or(None);
+    let clk_tck = guarded("assembler", "clk_tck", || (inner.clk_tck)()).flatten();
     body.insert("clk_tck".into(), clk_tck.map_or(Value::Null, Value::from));
     body
 }
@@ -672,10 +699,10 @@ fn finish(
 
 fn failed_snapshot(inner: &Inner, reason: &str) -> Snapshot {
     tracing::error!(%reason, "vitals build failed as a whole; serving fallbacks");
-    let mut body = header(inner, inner.clock.now());
+    let mut body = header(inner, read_clock(inner));
     let mut reports = Vec::with_capacity(inner.slots.len());
     for slot in &inner.slots {
-        body.insert(slot.key.clone(), slot.section.fallback().to_value());
+        body.insert(slot.key.clone(), fallback_of(slot));
         reports.push(SectionReport {
             key: slot.key.clone(),
             status: SectionStatus::Panic,
@@ -692,7 +719,7 @@ fn failed_snapshot(inner: &Inner, reason: &str) -> Snapshot {
 
 async fn build_now(inner: Arc<Inner>) -> Snapshot {
     let started = Instant::now();
-    let now = inner.clock.now();
+    let now = read_clock(&inner);
     let snapshot = SnapshotCx::new(now);
     let mut body = header(&inner, now);
     let runs = inner
@@ -714,7 +741,7 @@ async fn run_section(
     default: Duration,
 ) -> (Value, SectionReport) {
     let started = Instant::now();
-    let fallback = slot.section.fallback().to_value();
+    let fallback = fallback_of(slot);
     let report = |status, error: Option<ErrorInfo>, fields| SectionReport {
         key: slot.key.clone(),
         status,
@@ -735,7 +762,9 @@ async fn run_section(
         );
     }
     let guard = BusyGuard(Arc::clone(&slot.busy));
-    let deadline = slot.section.deadline().unwrap_or(default);
+    let deadline = guarded(&slot.key, "deadline", || slot.section.deadline())
+        .flatten()
+        .unwrap_or(default);
     let cx = Collect::for_section(snapshot, &slot.key, deadline);
     let section = Arc::clone(&slot.section);
     let task_cx = cx.clone();

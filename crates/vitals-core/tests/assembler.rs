@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 use vitals_core::{
-    Assembler, AssemblerBuilder, BuildError, Collect, Fallback, FixedClock, KillSwitch, Resources,
-    Section, SectionError, SectionStatus, async_trait, register_section,
+    Assembler, AssemblerBuilder, BuildError, Clock, Collect, Fallback, FixedClock, KillSwitch,
+    Resources, Section, SectionError, SectionStatus, async_trait, register_section,
 };
 
 /// A section whose behaviour is a closure over the context.
@@ -502,6 +502,71 @@ async fn a_broken_clock_gives_an_empty_timestamp_and_unknown_ages() {
     assert_eq!(snap.body()["generated_at"], "");
     assert_eq!(snap.body()["clk_tck"], Value::Null);
     assert_eq!(snap.body()["ages"], Value::Null);
+}
+
+#[derive(Debug)]
+struct PanickingClock;
+
+impl Clock for PanickingClock {
+    fn now(&self) -> Option<chrono::DateTime<Utc>> {
+        panic!("clock exploded")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_clock_is_a_broken_clock() {
+    let a = Assembler::builder()
+        .clock(PanickingClock)
+        .section(Fake::value("alpha", json!(1)))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let snap = a.build().await;
+        assert_eq!(snap.body()["generated_at"], "");
+        assert_eq!(snap.body()["alpha"], 1);
+        assert_eq!(snap.report("alpha").unwrap().status, SectionStatus::Ok);
+    }
+}
+
+/// A section whose synchronous hooks panic, and whose collect fails.
+#[derive(Debug)]
+struct BadHooks;
+
+#[async_trait]
+impl Section for BadHooks {
+    fn key(&self) -> &str {
+        "bad"
+    }
+    fn fallback(&self) -> Fallback {
+        panic!("no fallback")
+    }
+    fn deadline(&self) -> Option<Duration> {
+        panic!("no deadline")
+    }
+    async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
+        Err(SectionError::msg("x", "failed"))
+    }
+}
+
+#[tokio::test]
+async fn panicking_section_hooks_fall_back_to_defaults() {
+    let a = builder()
+        .section(Fake::value("alpha", json!(1)))
+        .section(BadHooks)
+        .build()
+        .unwrap();
+    let snap = a.build().await;
+    assert_eq!(
+        normalized(snap.body()),
+        envelope(
+            json!({"alpha": 1, "bad": null}),
+            json!({
+                "alpha": {"status": "ok", "elapsed_ms": 0},
+                "bad": {"status": "error", "elapsed_ms": 0,
+                        "error": {"kind": "x", "message": "failed"}}
+            })
+        )
+    );
 }
 
 #[tokio::test]
