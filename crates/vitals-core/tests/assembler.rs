@@ -1,5 +1,9 @@
 //! The assembler's promises, each checked against the whole envelope.
-#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers and fakes outside #[test] functions"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
