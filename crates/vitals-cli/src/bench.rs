@@ -87,7 +87,7 @@ struct Summary {
 }
 
 impl Summary {
-    /// Nearest-rank percentiles of `samples` (not empty).
+    /// Nearest-rank percentiles of `samples`; all zero when there is none.
     fn of(samples: &[Duration]) -> Summary {
         let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
         ms.sort_by(f64::total_cmp);
@@ -99,7 +99,9 @@ impl Summary {
                 reason = "a rank between 1 and the sample count, which is small"
             )]
             let r = (p * ms.len() as f64).ceil() as usize;
-            ms.get(r.clamp(1, ms.len()) - 1).copied().unwrap_or(0.0)
+            // `clamp(1, len)` would panic on an empty slice (min > max).
+            let index = r.min(ms.len()).saturating_sub(1);
+            ms.get(index).copied().unwrap_or(0.0)
         };
         Summary {
             p50_ms: rank(0.50),
@@ -229,6 +231,8 @@ mod tests {
         assert_eq!((one.p50_ms, one.p95_ms, one.max_ms), (7.0, 7.0, 7.0));
         let s = Summary::of(&ms(&[5, 1, 3]));
         assert_eq!((s.p50_ms, s.p95_ms, s.max_ms), (3.0, 5.0, 5.0));
+        let none = Summary::of(&[]);
+        assert_eq!((none.p50_ms, none.p95_ms, none.max_ms), (0.0, 0.0, 0.0));
     }
 
     #[test]
