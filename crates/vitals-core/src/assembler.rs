@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::clock::{Clock, SystemClock, format_generated_at};
 use crate::context::{Collect, FieldFailure, SnapshotCx, panic_message};
-use crate::error::BuildError;
+use crate::error::{BuildError, SectionError};
 use crate::export::{MetricFamily, MetricKind};
 use crate::registry::{Resources, SectionDescriptor, registered};
 use crate::section::Section;
@@ -110,12 +110,60 @@ impl SectionStatus {
 }
 
 /// The kind and message of a section failure.
+///
+/// The meta section reports a failure with it. Unlike [`SectionError`], it is
+/// `Clone`, which makes it the recipe a fake source stores to fail the same
+/// way on every call:
+///
+/// ```
+/// use vitals_core::{ErrorInfo, SectionError};
+///
+/// struct FakeSource {
+///     rows: Result<Vec<u32>, ErrorInfo>,
+/// }
+///
+/// impl FakeSource {
+///     fn rows(&self) -> Result<Vec<u32>, SectionError> {
+///         self.rows.clone().map_err(|info| info.to_error())
+///     }
+/// }
+///
+/// let down = FakeSource { rows: Err(ErrorInfo::new("io", "disk gone")) };
+/// for _ in 0..2 {
+///     let error = down.rows().unwrap_err();
+///     assert_eq!((error.kind(), error.message().as_str()), ("io", "disk gone"));
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorInfo {
     /// Short machine-readable kind.
     pub kind: String,
     /// Human-readable message.
     pub message: String,
+}
+
+impl ErrorInfo {
+    /// A failure of the given kind with the given message.
+    #[must_use]
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A fresh [`SectionError`] of this kind with this message (and no deeper cause).
+    #[must_use]
+    pub fn to_error(&self) -> SectionError {
+        SectionError::msg(self.kind.clone(), self.message.clone())
+    }
+}
+
+impl From<&SectionError> for ErrorInfo {
+    /// The error's kind, and its message with every cause (see [`SectionError::message`]).
+    fn from(error: &SectionError) -> Self {
+        Self::new(error.kind(), error.message())
+    }
 }
 
 /// The meta section's entry for one section.
@@ -784,9 +832,8 @@ async fn run_section(
             (value, report(status, None, fields))
         }
         Ok(Ok(Err(error))) => {
-            let (kind, message) = (error.kind().to_owned(), error.message());
-            tracing::warn!(section = %slot.key, %kind, %message, "vitals section failed; fallback used");
-            let error = ErrorInfo { kind, message };
+            let error = ErrorInfo::from(&error);
+            tracing::warn!(section = %slot.key, kind = %error.kind, message = %error.message, "vitals section failed; fallback used");
             (
                 fallback,
                 report(SectionStatus::Error, Some(error), cx.take_field_failures()),

@@ -13,8 +13,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 use vitals_core::{
-    Assembler, AssemblerBuilder, BuildError, Clock, Collect, Fallback, FixedClock, KillSwitch,
-    Resources, Section, SectionError, SectionStatus, async_trait, register_section,
+    Assembler, AssemblerBuilder, BuildError, Clock, Collect, ErrorInfo, Fallback, FixedClock,
+    KillSwitch, Resources, Section, SectionError, SectionStatus, async_trait, register_section,
 };
 
 /// A section whose behaviour is a closure over the context.
@@ -176,6 +176,27 @@ async fn an_erroring_section_falls_back_alone() {
             })
         )
     );
+}
+
+#[tokio::test]
+async fn a_stored_error_info_fails_the_same_way_on_every_build() {
+    let info = ErrorInfo::new("missing_table", "no such table: tasks");
+    let recipe = info.clone();
+    let a = builder()
+        .section(Fake::new("broken", Fallback::Null, move |_| {
+            let error = recipe.to_error();
+            async move { Err(error) }
+        }))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let snap = a.build().await;
+        let report = snap.report("broken").unwrap();
+        assert_eq!(report.status, SectionStatus::Error);
+        assert_eq!(report.error.as_ref(), Some(&info));
+    }
+    let chained = SectionError::new("io", std::io::Error::other("disk gone"));
+    assert_eq!(ErrorInfo::from(&chained), ErrorInfo::new("io", "disk gone"));
 }
 
 #[tokio::test]
