@@ -10,10 +10,13 @@
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use vitals::core::shape::{Golden, Verdict};
-use vitals::{Assembler, Collect, Fallback, FixedClock, Section, SectionError, async_trait};
+use vitals::{
+    Assembler, Collect, Fallback, FixedClock, Section, SectionError, Snapshot, async_trait,
+};
 
 fn repo_file(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -26,7 +29,7 @@ fn builder() -> vitals::AssemblerBuilder {
         .descriptors(vitals::BUILTIN.iter(), &vitals::fake::populated())
 }
 
-async fn populated_body() -> Value {
+async fn populated() -> Arc<Snapshot> {
     let assembler = builder().build().unwrap();
     let snapshot = assembler.build().await;
     for report in snapshot.reports() {
@@ -37,27 +40,11 @@ async fn populated_body() -> Value {
             report.key
         );
     }
-    snapshot.body().clone()
+    snapshot
 }
 
-/// Every `elapsed_ms` set to 0: the only part of a snapshot a fixed clock does not fix.
-fn normalized(body: &Value) -> Value {
-    match body {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if k == "elapsed_ms" {
-                        json!(0)
-                    } else {
-                        normalized(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
-        other => other.clone(),
-    }
+async fn populated_body() -> Value {
+    populated().await.body().clone()
 }
 
 #[tokio::test]
@@ -106,7 +93,7 @@ async fn the_output_keeps_the_golden_shape_of_its_schema_version() {
 
 #[tokio::test]
 async fn the_populated_snapshot_matches_its_golden_file() {
-    let body = normalized(&populated_body().await);
+    let body = populated().await.body_with_zero_timings();
     let path = repo_file("tests/golden/populated.json");
     let actual = serde_json::to_string_pretty(&body).unwrap() + "\n";
     if std::env::var_os("UPDATE_EXPECT").is_some() {
@@ -279,7 +266,6 @@ async fn failed_sections_keep_the_shape() {
 }
 
 fn broken_resources() -> vitals::Resources {
-    use std::sync::Arc;
     use vitals::prelude::*;
     Resources::new()
         .with::<Arc<dyn StageSource>>(Arc::new(vitals::stages::fake::FakeStageSource::failing(

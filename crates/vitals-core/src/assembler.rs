@@ -222,7 +222,30 @@ impl Snapshot {
         &self.body
     }
 
-    /// Consumes nothing; returns the body serialized as compact JSON (computed once).
+    /// The body with every elapsed time of the meta section set to `0`
+    /// (`collector.elapsed_ms` and each `collector.sections.<key>.elapsed_ms`).
+    ///
+    /// With a [`FixedClock`](crate::FixedClock) the rest of a snapshot is
+    /// deterministic, so this is what a test compares whole, or against a
+    /// golden file. Section values are left as they are.
+    #[must_use]
+    pub fn body_with_zero_timings(&self) -> Value {
+        let mut body = self.body.clone();
+        if let Some(meta) = body.get_mut(META_KEY).and_then(Value::as_object_mut) {
+            if let Some(elapsed) = meta.get_mut("elapsed_ms") {
+                *elapsed = Value::from(0);
+            }
+            let sections = meta.get_mut("sections").and_then(Value::as_object_mut);
+            for report in sections.into_iter().flat_map(|s| s.values_mut()) {
+                if let Some(elapsed) = report.get_mut("elapsed_ms") {
+                    *elapsed = Value::from(0);
+                }
+            }
+        }
+        body
+    }
+
+    /// The body serialized as compact JSON (computed once).
     #[must_use]
     pub fn to_json(&self) -> &str {
         self.json.get_or_init(|| {

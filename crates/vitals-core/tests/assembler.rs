@@ -101,26 +101,6 @@ fn builder() -> AssemblerBuilder {
         .clk_tck(|| Some(100))
 }
 
-/// The body with every `elapsed_ms` set to 0, so whole envelopes can be compared.
-fn normalized(body: &Value) -> Value {
-    match body {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let v = if k == "elapsed_ms" {
-                        json!(0)
-                    } else {
-                        normalized(v)
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(normalized).collect()),
-        other => other.clone(),
-    }
-}
-
 fn header() -> Value {
     json!({"schema_version": 1, "generated_at": "2026-11-28T02:40:13Z", "clk_tck": 100})
 }
@@ -147,7 +127,7 @@ async fn a_healthy_snapshot_has_the_header_sections_and_meta() {
         .unwrap();
     let snap = a.build().await;
     assert_eq!(
-        normalized(snap.body()),
+        snap.body_with_zero_timings(),
         envelope(
             json!({"alpha": {"x": 1}}),
             json!({"alpha": {"status": "ok", "elapsed_ms": 0}})
@@ -166,7 +146,7 @@ async fn an_erroring_section_falls_back_alone() {
         .unwrap();
     let snap = a.build().await;
     assert_eq!(
-        normalized(snap.body()),
+        snap.body_with_zero_timings(),
         envelope(
             json!({"alpha": 1, "broken": []}),
             json!({
@@ -214,7 +194,7 @@ async fn a_panicking_section_falls_back_and_poisons_nothing() {
     for _ in 0..2 {
         let snap = a.build().await;
         assert_eq!(
-            normalized(snap.body()),
+            snap.body_with_zero_timings(),
             envelope(
                 json!({"alpha": 1, "boom": null}),
                 json!({
@@ -247,7 +227,7 @@ async fn a_section_sleeping_past_its_deadline_times_out_on_time() {
         "the build waited for the sleeper"
     );
     assert_eq!(
-        normalized(snap.body()),
+        snap.body_with_zero_timings(),
         envelope(
             json!({"alpha": 1, "slow": {}}),
             json!({
@@ -302,7 +282,7 @@ async fn a_blocked_thread_times_out_then_reports_busy_until_it_ends() {
     // The next build does not start a second copy: it says busy at once.
     let second = a.build().await;
     assert_eq!(
-        normalized(second.body()),
+        second.body_with_zero_timings(),
         envelope(
             json!({"alpha": 1, "stuck": null}),
             json!({
@@ -348,7 +328,7 @@ async fn a_failed_field_degrades_only_that_field() {
         .unwrap();
     let snap = a.build().await;
     assert_eq!(
-        normalized(snap.body()),
+        snap.body_with_zero_timings(),
         envelope(
             json!({"queue": {"counts": {"queued": 2}, "breaker": null}}),
             json!({"queue": {"status": "degraded", "elapsed_ms": 0, "fields": [
@@ -376,7 +356,7 @@ async fn the_kill_switch_flips_at_run_time_both_ways() {
     a.kill_switch().set_enabled(true);
     let on = a.build().await;
     assert_eq!(
-        normalized(on.body()),
+        on.body_with_zero_timings(),
         envelope(
             json!({"alpha": 1}),
             json!({"alpha": {"status": "ok", "elapsed_ms": 0}})
@@ -582,7 +562,7 @@ async fn panicking_section_hooks_fall_back_to_defaults() {
         .unwrap();
     let snap = a.build().await;
     assert_eq!(
-        normalized(snap.body()),
+        snap.body_with_zero_timings(),
         envelope(
             json!({"alpha": 1, "bad": null}),
             json!({
