@@ -97,7 +97,7 @@ impl Collect {
             cancel: snapshot.cancel.child_token(),
             snapshot: Arc::clone(snapshot),
             section: Arc::from(section),
-            deadline: Instant::now() + deadline,
+            deadline: deadline_from_now(deadline),
             fields: Arc::default(),
         }
     }
@@ -213,6 +213,15 @@ impl Collect {
     pub(crate) fn take_field_failures(&self) -> Vec<FieldFailure> {
         std::mem::take(&mut *self.fields.lock().unwrap_or_else(PoisonError::into_inner))
     }
+}
+
+/// The instant `after` from now; a deadline too far to represent (such as
+/// `Duration::MAX`, "no deadline") becomes about 30 years from now, as Tokio
+/// does for its own far future, instead of panicking on overflow.
+fn deadline_from_now(after: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    let now = Instant::now();
+    now.checked_add(after.min(FAR)).unwrap_or(now)
 }
 
 /// Renders a panic payload (`&str` or `String`) as text.

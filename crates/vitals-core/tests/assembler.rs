@@ -309,6 +309,27 @@ async fn a_blocked_thread_times_out_then_reports_busy_until_it_ends() {
 }
 
 #[tokio::test]
+async fn an_unrepresentable_deadline_means_no_deadline() {
+    let a = builder()
+        .default_deadline(Duration::MAX)
+        .section(Fake::value("alpha", json!(1)))
+        .section(Fake::value("beta", json!(2)).deadline(Duration::MAX))
+        .build()
+        .unwrap();
+    let snap = a.build().await;
+    assert_eq!(
+        snap.body_with_zero_timings(),
+        envelope(
+            json!({"alpha": 1, "beta": 2}),
+            json!({
+                "alpha": {"status": "ok", "elapsed_ms": 0},
+                "beta": {"status": "ok", "elapsed_ms": 0}
+            })
+        )
+    );
+}
+
+#[tokio::test]
 async fn a_failed_field_degrades_only_that_field() {
     let a = builder()
         .section(Fake::new("queue", Fallback::Null, |cx| async move {
