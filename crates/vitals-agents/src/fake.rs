@@ -20,11 +20,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use vitals_core::{Collect, SectionError, async_trait};
+use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
 
 use crate::{AgentSource, RunningAgent};
 
-type Answer = Result<Vec<RunningAgent>, (String, String)>;
+type Answer = Result<Vec<RunningAgent>, ErrorInfo>;
 
 /// An in-memory [`AgentSource`]: returns the agents it holds as they are,
 /// or fails with the error it was given.
@@ -62,7 +62,7 @@ impl FakeAgentSource {
 
     /// From now on, fail with `SectionError::msg(kind, message)`.
     pub fn set_error(&self, kind: impl Into<String>, message: impl Into<String>) {
-        *self.answer() = Err((kind.into(), message.into()));
+        *self.answer() = Err(ErrorInfo::new(kind, message));
     }
 
     /// How many times [`AgentSource::running_agents`] was called.
@@ -88,7 +88,7 @@ impl AgentSource for FakeAgentSource {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match &*self.answer() {
             Ok(agents) => Ok(agents.clone()),
-            Err((kind, message)) => Err(SectionError::msg(kind.clone(), message.clone())),
+            Err(failure) => Err(failure.to_error()),
         }
     }
 }

@@ -13,38 +13,22 @@
 //! # let _ = source;
 //! ```
 
-use vitals_core::{Collect, SectionError, async_trait};
+use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
 
 use crate::{CostSource, CostTotals, RunningCost};
 
-/// A stored failure, turned into a fresh [`SectionError`] on each call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Failure {
-    kind: String,
-    message: String,
-}
-
-impl Failure {
-    fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-        }
-    }
-}
-
-fn answer<T: Clone>(answer: &Result<T, Failure>) -> Result<T, SectionError> {
-    answer
-        .clone()
-        .map_err(|f| SectionError::msg(f.kind, f.message))
+/// The stored answer of one method: a fresh [`SectionError`] is built from
+/// the stored [`ErrorInfo`] on each call.
+fn answer<T: Clone>(answer: &Result<T, ErrorInfo>) -> Result<T, SectionError> {
+    answer.clone().map_err(|failure| failure.to_error())
 }
 
 /// An in-memory [`CostSource`]: no running job and an empty run table
 /// (zero totals) until told otherwise; each method can fail on its own.
 #[derive(Debug, Clone)]
 pub struct FakeCostSource {
-    running: Result<Vec<RunningCost>, Failure>,
-    totals: Result<CostTotals, Failure>,
+    running: Result<Vec<RunningCost>, ErrorInfo>,
+    totals: Result<CostTotals, ErrorInfo>,
 }
 
 impl Default for FakeCostSource {
@@ -67,7 +51,7 @@ impl FakeCostSource {
     /// source is down).
     #[must_use]
     pub fn failing(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        let failure = Failure::new(kind, message);
+        let failure = ErrorInfo::new(kind, message);
         Self {
             running: Err(failure.clone()),
             totals: Err(failure),
@@ -88,7 +72,7 @@ impl FakeCostSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.running = Err(Failure::new(kind, message));
+        self.running = Err(ErrorInfo::new(kind, message));
         self
     }
 
@@ -106,7 +90,7 @@ impl FakeCostSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.totals = Err(Failure::new(kind, message));
+        self.totals = Err(ErrorInfo::new(kind, message));
         self
     }
 }

@@ -16,40 +16,22 @@
 //! ```
 
 use serde_json::Value;
-use vitals_core::{Collect, SectionError, async_trait};
+use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
 
 use crate::{QueueSource, RetryStats, WorkerProbe};
 
-/// A stored failure, turned into a fresh [`SectionError`] on each call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Failure {
-    kind: String,
-    message: String,
-}
-
-impl Failure {
-    fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-        }
-    }
-
-    fn error(&self) -> SectionError {
-        SectionError::msg(self.kind.clone(), self.message.clone())
-    }
-}
-
-fn answer<T: Clone>(answer: &Result<T, Failure>) -> Result<T, SectionError> {
-    answer.clone().map_err(|failure| failure.error())
+/// The stored answer of one method: a fresh [`SectionError`] is built from
+/// the stored [`ErrorInfo`] on each call.
+fn answer<T: Clone>(answer: &Result<T, ErrorInfo>) -> Result<T, SectionError> {
+    answer.clone().map_err(|failure| failure.to_error())
 }
 
 /// An in-memory [`QueueSource`]: no jobs and zero retries until told
 /// otherwise; each method can fail on its own.
 #[derive(Debug, Clone)]
 pub struct FakeQueueSource {
-    counts: Result<Vec<(String, i64)>, Failure>,
-    retries: Result<RetryStats, Failure>,
+    counts: Result<Vec<(String, i64)>, ErrorInfo>,
+    retries: Result<RetryStats, ErrorInfo>,
 }
 
 impl Default for FakeQueueSource {
@@ -72,7 +54,7 @@ impl FakeQueueSource {
     /// source is down).
     #[must_use]
     pub fn failing(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        let failure = Failure::new(kind, message);
+        let failure = ErrorInfo::new(kind, message);
         Self {
             counts: Err(failure.clone()),
             retries: Err(failure),
@@ -96,7 +78,7 @@ impl FakeQueueSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.counts = Err(Failure::new(kind, message));
+        self.counts = Err(ErrorInfo::new(kind, message));
         self
     }
 
@@ -114,7 +96,7 @@ impl FakeQueueSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.retries = Err(Failure::new(kind, message));
+        self.retries = Err(ErrorInfo::new(kind, message));
         self
     }
 }
@@ -134,9 +116,9 @@ impl QueueSource for FakeQueueSource {
 /// until told otherwise; each method can fail on its own.
 #[derive(Debug, Clone)]
 pub struct FakeWorkerProbe {
-    breaker: Result<Value, Failure>,
-    max_concurrency: Result<Option<i64>, Failure>,
-    poll_interval: Result<Option<f64>, Failure>,
+    breaker: Result<Value, ErrorInfo>,
+    max_concurrency: Result<Option<i64>, ErrorInfo>,
+    poll_interval: Result<Option<f64>, ErrorInfo>,
 }
 
 impl Default for FakeWorkerProbe {
@@ -171,7 +153,7 @@ impl FakeWorkerProbe {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.breaker = Err(Failure::new(kind, message));
+        self.breaker = Err(ErrorInfo::new(kind, message));
         self
     }
 
@@ -189,7 +171,7 @@ impl FakeWorkerProbe {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.max_concurrency = Err(Failure::new(kind, message));
+        self.max_concurrency = Err(ErrorInfo::new(kind, message));
         self
     }
 
@@ -207,7 +189,7 @@ impl FakeWorkerProbe {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.poll_interval = Err(Failure::new(kind, message));
+        self.poll_interval = Err(ErrorInfo::new(kind, message));
         self
     }
 }

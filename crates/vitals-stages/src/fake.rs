@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use vitals_core::{Collect, SectionError, async_trait};
+use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
 
 use crate::{StageRow, StageSource};
 
@@ -27,7 +27,7 @@ use crate::{StageRow, StageSource};
 /// `Arc`) with [`set_rows`](Self::set_rows) and [`set_error`](Self::set_error).
 #[derive(Debug)]
 pub struct FakeStageSource {
-    answer: Mutex<Result<Vec<StageRow>, (String, String)>>,
+    answer: Mutex<Result<Vec<StageRow>, ErrorInfo>>,
     calls: AtomicUsize,
 }
 
@@ -56,7 +56,7 @@ impl FakeStageSource {
 
     /// From now on, fail with `SectionError::msg(kind, message)`.
     pub fn set_error(&self, kind: impl Into<String>, message: impl Into<String>) {
-        *self.answer() = Err((kind.into(), message.into()));
+        *self.answer() = Err(ErrorInfo::new(kind, message));
     }
 
     /// How many times [`StageSource::active_tasks`] was called.
@@ -65,7 +65,7 @@ impl FakeStageSource {
         self.calls.load(Ordering::Relaxed)
     }
 
-    fn answer(&self) -> MutexGuard<'_, Result<Vec<StageRow>, (String, String)>> {
+    fn answer(&self) -> MutexGuard<'_, Result<Vec<StageRow>, ErrorInfo>> {
         self.answer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -82,7 +82,7 @@ impl StageSource for FakeStageSource {
         self.calls.fetch_add(1, Ordering::Relaxed);
         match &*self.answer() {
             Ok(rows) => Ok(rows.clone()),
-            Err((kind, message)) => Err(SectionError::msg(kind.clone(), message.clone())),
+            Err(failure) => Err(failure.to_error()),
         }
     }
 }
