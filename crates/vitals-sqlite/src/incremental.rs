@@ -50,7 +50,9 @@
 //! finished (so that the recount's point in time is not newer than the
 //! snapshot's), and caught up from there like any state. At most one recount
 //! is in flight, and a drift-triggered one starts no sooner after the
-//! previous one than the previous one took (at most half of one core).
+//! previous one than the previous one took (at most half of one core). Drift
+//! seen while a recount may not start is remembered: the next scrapes ask
+//! again until one starts.
 //!
 //! Without a state (the first scrape, or after a reset) the aggregate runs
 //! *inline* as the plain full query, and the state is derived from the same
@@ -607,6 +609,11 @@ pub(crate) struct Incremental {
     /// shorter than a full scan): its state is built in the background.
     build_jobs: bool,
     build_runs: bool,
+    /// Drift was seen and no recount has started since (one was in flight,
+    /// or the previous one ended too recently): asked for again by every
+    /// catch-up until one starts. The catch-up that saw the drift has
+    /// already absorbed it into the state, so it is not seen twice.
+    drift_pending: bool,
     reconciler: Option<Reconciler>,
 }
 
@@ -629,26 +636,37 @@ impl Incremental {
             landed_runs: None,
             build_jobs: false,
             build_runs: false,
+            drift_pending: false,
             reconciler: None,
         }
     }
 
     /// Collects a finished recount, if any.
     fn poll(&mut self) {
-        let Some(r) = self.reconciler.as_mut() else {
-            return;
-        };
-        while let Ok(recount) = r.results.try_recv() {
+        while let Some(recount) = self
+            .reconciler
+            .as_mut()
+            .and_then(|r| r.results.try_recv().ok())
+        {
+            self.land(recount);
+        }
+    }
+
+    /// Takes in a finished recount: its states wait for a snapshot that
+    /// began after it, and the next drift-triggered recount waits as long
+    /// as this one took.
+    fn land(&mut self, recount: Recount) {
+        if let Some(r) = self.reconciler.as_mut() {
             r.in_flight = false;
             r.not_before = recount.finished + recount.took;
-            if recount.jobs.is_some() {
-                self.build_jobs = false;
-                self.landed_jobs = recount.jobs;
-            }
-            if recount.runs.is_some() {
-                self.build_runs = false;
-                self.landed_runs = recount.runs;
-            }
+        }
+        if recount.jobs.is_some() {
+            self.build_jobs = false;
+            self.landed_jobs = recount.jobs;
+        }
+        if recount.runs.is_some() {
+            self.build_runs = false;
+            self.landed_runs = recount.runs;
         }
     }
 
@@ -736,7 +754,12 @@ impl Incremental {
     fn after_catch_up(&mut self, drift: bool, built: Instant, landed: bool) {
         if drift {
             self.stats.drifts.fetch_add(1, Ordering::Relaxed);
-            self.request(Why::Drift);
+            self.drift_pending = true;
+        }
+        if self.drift_pending {
+            if self.request(Why::Drift) {
+                self.drift_pending = false;
+            }
         } else if !landed && built.elapsed() >= self.options.reconcile_interval {
             self.request(Why::Interval);
         }
@@ -894,25 +917,20 @@ impl Aggregates for Incremental {
         self.landed_runs = None;
         self.build_jobs = false;
         self.build_runs = false;
+        self.drift_pending = false;
         self.reconciler = None;
     }
 
     #[cfg(test)]
     fn recount_and_wait(&mut self) {
         let wait = |me: &mut Self| {
-            let Some(r) = me.reconciler.as_mut() else {
-                return;
-            };
-            if r.in_flight
-                && let Ok(recount) = r.results.recv_timeout(Duration::from_secs(60))
-            {
-                r.in_flight = false;
-                if recount.jobs.is_some() {
-                    me.landed_jobs = recount.jobs;
-                }
-                if recount.runs.is_some() {
-                    me.landed_runs = recount.runs;
-                }
+            let recount = me
+                .reconciler
+                .as_mut()
+                .filter(|r| r.in_flight)
+                .and_then(|r| r.results.recv_timeout(Duration::from_secs(60)).ok());
+            if let Some(recount) = recount {
+                me.land(recount);
             }
         };
         self.poll();

@@ -162,7 +162,9 @@
 //! [`reconcile_interval`](SqliteStoreBuilder::reconcile_interval) plus the
 //! time of one recount, and usually sooner: a change of the smallest or
 //! largest rowid, a requeue seen through the status index or an unsettled
-//! row that vanished triggers a background recount at once. Sums keep
+//! row that vanished triggers a background recount at once (or, when the
+//! previous recount ended less than its own duration ago, as soon as that
+//! has passed). Sums keep
 //! integer precision; the cost is a compensated floating-point sum that may
 //! differ from SQLite's `TOTAL()` in the last bits. Every answer still
 //! comes from the snapshot's one read transaction.

@@ -529,3 +529,29 @@ async fn a_first_scrape_cut_by_its_deadline_gets_its_state_from_the_background()
     assert_eq!(store.stats().cold_passes.load(Ordering::Relaxed), 0);
     assert_eq!(answer(&store).await.1, truth(&writer, &path).1);
 }
+
+#[tokio::test]
+async fn a_drift_seen_while_recounts_are_throttled_is_recounted_later() {
+    let (_dir, path, writer) = db();
+    writer.pragma_update(None, "journal_mode", "wal").unwrap();
+    seed(&writer);
+    // Enough history that a recount takes a while: the next drift-triggered
+    // one must wait as long as that one took.
+    writer
+        .execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 10 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
+             INSERT INTO agent_runs (id, job_id, agent, finished_at, cost_usd, input_tokens)
+             SELECT i, 1, 'a', 'f', 0.5, i FROM n;",
+        )
+        .unwrap();
+    let store = store(&path);
+    assert_eq!(answer(&store).await, truth(&writer, &path));
+    store.recount_for_test().await;
+    // At once after that recount: a requeue, seen as drift while a new
+    // recount may not start yet. It must start once it may.
+    writer
+        .execute("UPDATE jobs SET status = 'queued' WHERE id = 2", [])
+        .unwrap();
+    until_exact(&store, &writer, &path).await;
+    assert!(store.stats().drifts.load(Ordering::Relaxed) >= 1);
+}
