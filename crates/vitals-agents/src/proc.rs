@@ -33,12 +33,7 @@ impl Failure {
 
     fn panic(what: &str, error: tokio::task::JoinError) -> Self {
         let reason = if error.is_panic() {
-            let payload = error.into_panic();
-            payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic with a non-string payload".to_owned())
+            vitals_core::panic_message(&*error.into_panic())
         } else {
             "the task was cancelled".to_owned()
         };

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::export::{MetricFamily, MetricKind, label_value};
 use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
 use vitals_proc::ProcSource;
 
@@ -284,8 +284,8 @@ impl Section for AgentsSection {
         ];
         let ticks_per_second = self.clk_tck.filter(|t| *t > 0);
         for entry in value.as_array().into_iter().flatten() {
-            let labels =
-                ["agent", "job_id", "run_id", "pid"].map(|name| (name, label(entry.get(name))));
+            let labels = ["agent", "job_id", "run_id", "pid"]
+                .map(|name| (name, label_value(entry.get(name))));
             if let Some(letter) = entry.get("state").and_then(Value::as_str) {
                 let mut with_state = labels.to_vec();
                 with_state.push(("state", letter.to_owned()));
@@ -310,15 +310,5 @@ impl Section for AgentsSection {
             family.emit_into(out);
         }
         state.emit_into(out);
-    }
-}
-
-/// A label value from a JSON field: strings as they are, numbers and
-/// booleans as their JSON text, anything else (missing, `null`) as `""`.
-fn label(value: Option<&Value>) -> String {
-    match value {
-        Some(Value::String(text)) => text.clone(),
-        Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
-        _ => String::new(),
     }
 }

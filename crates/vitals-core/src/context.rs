@@ -224,8 +224,14 @@ fn deadline_from_now(after: Duration) -> Instant {
     now.checked_add(after.min(FAR)).unwrap_or(now)
 }
 
-/// Renders a panic payload (`&str` or `String`) as text.
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// Renders a panic payload (`&str` or `String`, what `panic!` produces) as text.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+/// assert_eq!(vitals_core::panic_message(&*payload), "boom 1");
+/// ```
+#[must_use]
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

@@ -4,6 +4,31 @@
 //! [`Section::metrics`](crate::Section::metrics); an exposition crate
 //! (`vitals-http`) encodes them. The core depends on no encoder.
 
+use serde_json::Value;
+
+/// The label value for a JSON field: a string as it is, a number or a
+/// boolean as written in JSON, anything else (`null`, missing, arrays,
+/// objects) as `""`.
+///
+/// ```
+/// use serde_json::json;
+/// use vitals_core::export::label_value;
+///
+/// let agent = json!({"agent": "reviewer", "pid": 4242, "repo": null});
+/// assert_eq!(label_value(agent.get("agent")), "reviewer");
+/// assert_eq!(label_value(agent.get("pid")), "4242");
+/// assert_eq!(label_value(agent.get("repo")), "");
+/// assert_eq!(label_value(agent.get("model")), "");
+/// ```
+#[must_use]
+pub fn label_value(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
+        _ => String::new(),
+    }
+}
+
 /// What kind of metric a family is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -72,7 +72,7 @@ pub use assembler::{
     SCHEMA_VERSION, SectionReport, SectionStatus, Snapshot,
 };
 pub use clock::{Clock, FixedClock, SystemClock, format_generated_at};
-pub use context::{Collect, FieldFailure, Scratch};
+pub use context::{Collect, FieldFailure, Scratch, panic_message};
 pub use error::{BuildError, SectionError, SourceError, error_chain};
 pub use registry::{Resources, SectionDescriptor, SectionFactory, registered};
 pub use section::{Fallback, Section};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::export::{MetricFamily, MetricKind, label_value};
 use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
 
 use crate::{CostSource, CostTotals, KEY, ORDER, RunningCost};
@@ -180,19 +180,10 @@ impl Section for CostSection {
             let Some(usd) = run.get("cost_usd").and_then(Value::as_f64) else {
                 continue;
             };
-            let labels = ["run_id", "job_id", "agent"].map(|name| (name, label(run.get(name))));
+            let labels =
+                ["run_id", "job_id", "agent"].map(|name| (name, label_value(run.get(name))));
             running.push(labels, usd);
         }
         running.emit_into(out);
-    }
-}
-
-/// A label value from a JSON field: strings as they are, numbers and
-/// booleans as their JSON text, anything else (missing, `null`) as `""`.
-fn label(value: Option<&Value>) -> String {
-    match value {
-        Some(Value::String(text)) => text.clone(),
-        Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
-        _ => String::new(),
     }
 }

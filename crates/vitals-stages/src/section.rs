@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
-use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::export::{MetricFamily, MetricKind, label_value};
 use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
 
 use crate::{KEY, ORDER, StageRow, StageSource, TERMINAL_STAGES};
@@ -94,19 +94,9 @@ impl Section for StagesSection {
                 continue;
             };
             let labels = ["work_item", "stage", "repo", "task_id"]
-                .map(|name| (name, label(entry.get(name))));
+                .map(|name| (name, label_value(entry.get(name))));
             age.push(labels, seconds);
         }
         age.emit_into(out);
-    }
-}
-
-/// A label value from a JSON field: strings as they are, numbers and
-/// booleans as their JSON text, anything else (missing, `null`) as `""`.
-fn label(value: Option<&Value>) -> String {
-    match value {
-        Some(Value::String(text)) => text.clone(),
-        Some(value @ (Value::Number(_) | Value::Bool(_))) => value.to_string(),
-        _ => String::new(),
     }
 }
