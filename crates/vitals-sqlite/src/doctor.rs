@@ -101,7 +101,9 @@ pub const REFERENCE_INDEXES: &[ReferenceIndex] = &[
 pub struct ScrapeQuery {
     /// What it answers.
     pub name: &'static str,
-    /// The SQL (the store's query with every column present).
+    /// The SQL: the store's query with every column present, or (for
+    /// `queue.retries` and `cost.aggregate`) its plain form without the
+    /// per-type guards, which reads the same rows through the same plan.
     pub sql: &'static str,
     /// Whether a full scan is inherent (an aggregate over all history).
     pub scans_by_design: bool,
