@@ -10,18 +10,26 @@
 //!   `finished_at` is not NULL (the reference writer sets `finished_at` and
 //!   the usage columns in one statement, and an unfinished run has a NULL
 //!   cost). Settled rows are summed once and never looked at again;
-//! - the high-water mark: the largest rowid counted;
+//! - the high-water mark: the largest rowid counted, with the identity of
+//!   the row there: a few columns written once when a row is inserted
+//!   (jobs: `created_at`, `agent`, `task_id`; runs: `job_id`, `started_at`,
+//!   `agent`; every column when a required one is missing);
 //! - the smallest rowid seen, for a cheap check;
 //! - the ids of the unsettled rows at or below the mark (active work:
 //!   queued and running jobs, unfinished runs). Nothing else is kept per row.
 //!
 //! # One scrape (catch-up), inside the snapshot's read transaction
 //!
-//! 1. `MIN(rowid)` and `MAX(rowid)`, two O(log n) lookups. A maximum below
-//!    the mark (rows deleted at the top) or a minimum that changed (a purge
-//!    of the oldest rows, or an insert below it) is *drift*.
+//! 1. The row at the mark, by rowid. Gone, or another row (its identity
+//!    differs): rowids at or below the mark may have been given to new rows
+//!    (see "Rowid reuse"), and the scrape is answered by the full query,
+//!    which rebuilds the state, as on a first scrape.
+//!    Then `MIN(rowid)` and `MAX(rowid)`, two O(log n) lookups. A minimum
+//!    that changed (a purge of the oldest rows) is *drift*. A maximum of
+//!    `i64::MAX` turns the table's incremental path off (see "Failure").
 //! 2. The rows above the mark (a rowid range scan): settled ones are added
-//!    to the sums, the others join the unsettled set; the mark moves up.
+//!    to the sums, the others join the unsettled set; the mark moves up and
+//!    the identity of the new mark row is read.
 //! 3. Jobs: the non-terminal jobs, through `idx_jobs_status` (five range
 //!    scans that skip the terminal statuses). A job the set lists that was
 //!    settled (below the mark and not unsettled) was requeued: drift.
@@ -34,13 +42,40 @@
 //! The catch-up works on a copy of the state, committed only when it
 //! succeeds: an interrupted scrape leaves the previous state intact.
 //!
+//! # Rowid reuse
+//!
+//! The reference tables have no `AUTOINCREMENT`: SQLite gives a new row
+//! `max(rowid) + 1`. A new row's id is at or below the mark only when, at
+//! its insert, `max(rowid) < mark`: the row at the mark was deleted at that
+//! moment. Such rows would never be read by step 2, so step 1 checks every
+//! scrape that the row at the mark is the row counted there. The sequences:
+//! - the newest rows deleted and not replaced by the scrape: the row at the
+//!   mark is gone (`MAX(rowid)` may be below the mark);
+//! - the newest row deleted and new rows inserted past the mark again: the
+//!   row at the mark is a new row with another `created_at` (`started_at`);
+//! - the table emptied and refilled: either of the two above;
+//! - an unsettled row deleted and its id reused: the unsettled ids are
+//!   re-read by rowid every scrape, so whatever row holds the id now is
+//!   counted as it is; still, the row at the mark was deleted, so step 1
+//!   answers exactly anyway;
+//! - rowid `i64::MAX` present: SQLite picks random free rowids, anywhere
+//!   below the mark, without any deletion; the table is answered by the full
+//!   query while it holds that rowid (the `Off` part, rechecked every
+//!   reconcile interval).
+//!
+//! Not seen: the row at the mark deleted and its id given to a new row with
+//! the same identity values, after new rows took ids that were free when
+//! the store counted. With a creation stamp in the identity this takes a
+//! deletion of the newest rows and a new row stamped within the same
+//! second, for the same agent and task, as the one it replaces.
+//!
 //! # Reconciling
 //!
 //! What the catch-up cannot see: a settled row changed in place (a cost
 //! correction, `done` rewritten to `failed`, a finished run made unfinished),
-//! a settled row deleted between the smallest and the largest id, a rowid
-//! reused after the largest row was deleted. So the state is recounted from
-//! scratch when drift is seen and, in any case, every `reconcile_interval`.
+//! a settled row deleted between the smallest and the mark. So the state is
+//! recounted from scratch when drift is seen and, in any case, every
+//! `reconcile_interval`.
 //!
 //! A recount runs on a second read-only connection, on its own thread (a
 //! [`Worker`] like the store's, so it opens the file the same way: read-only
@@ -67,10 +102,10 @@
 //!
 //! An error in the incremental path (other than an interruption) resets the
 //! state and answers with the full query for that scrape. A table without a
-//! rowid or a `finished_at` column, or more than [`MAX_UNSETTLED`] unsettled
-//! rows (an orchestrator with its own terminal statuses, say), turns the
-//! incremental path off for that table for one reconcile interval: the full
-//! query answers, and memory stays bounded.
+//! rowid or a `finished_at` column, more than [`MAX_UNSETTLED`] unsettled
+//! rows (an orchestrator with its own terminal statuses, say), or rowid
+//! `i64::MAX` turns the incremental path off for that table for one
+//! reconcile interval: the full query answers, and memory stays bounded.
 
 use std::cmp::Ordering as Cmp;
 use std::collections::{BTreeSet, HashSet};
@@ -159,6 +194,12 @@ enum Refusal {
     /// No index on `jobs(status)`: finding the non-terminal jobs would scan
     /// the table, so the incremental path cannot be cheaper.
     NoStatusIndex,
+    /// The row counted at the high-water mark is gone or is another row:
+    /// rowids at or below the mark may have been given to new rows.
+    Reused,
+    /// The table holds rowid `i64::MAX`: SQLite then gives new rows random
+    /// free rowids, anywhere below the mark.
+    RowidsExhausted,
     /// An SQLite error.
     Sqlite(SqliteError),
 }
@@ -177,6 +218,12 @@ impl fmt::Display for Refusal {
             }
             Refusal::Inconsistent => f.write_str("the status index and the table disagree"),
             Refusal::NoStatusIndex => f.write_str("no index on jobs(status)"),
+            Refusal::Reused => {
+                f.write_str("the row at the high-water mark changed; rowids may have been reused")
+            }
+            Refusal::RowidsExhausted => {
+                f.write_str("the largest rowid is i64::MAX; new rows get random rowids")
+            }
             Refusal::Sqlite(error) => write!(f, "{error}"),
         }
     }
@@ -203,29 +250,150 @@ fn bounds(
 }
 
 /// What a table's state remembers of where it stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Marks {
     /// The largest rowid counted (`None`: the table was empty).
     mark: Option<i64>,
     /// The smallest rowid at the last look.
     min: Option<i64>,
+    /// The row at `mark` when it was counted, as its identity columns
+    /// (`None` when `mark` is).
+    top: Option<Vec<Owned>>,
+    /// The select list of the identity columns (see [`identity_columns`]).
+    identity: Arc<str>,
 }
 
 impl Marks {
-    /// Whether the table's current bounds show drift.
-    fn drifted(&self, min: Option<i64>, max: Option<i64>) -> bool {
-        let below_mark = match (self.mark, max) {
-            (Some(mark), Some(max)) => max < mark,
-            (Some(_), None) => true,
-            (None, _) => false,
+    /// Where a table stands in the current transaction: its bounds and the
+    /// identity of its largest row.
+    fn read(conn: &Connection, table: &str, path: &Path) -> Result<Self, Refusal> {
+        let identity: Arc<str> = identity_columns(conn, table, path)?.into();
+        let (min, max) = bounds(conn, table, path)?;
+        if max == Some(i64::MAX) {
+            return Err(Refusal::RowidsExhausted);
+        }
+        let top = match max {
+            Some(id) => row_identity(conn, table, &identity, id, path)?,
+            None => None,
         };
-        below_mark || (self.min.is_some() && min != self.min)
+        Ok(Marks {
+            mark: max,
+            min,
+            top,
+            identity,
+        })
+    }
+
+    /// Whether the row counted at the mark is still there, unchanged in its
+    /// identity columns. When it is not, SQLite may have given rowids at or
+    /// below the mark to new rows (it picks `max(rowid) + 1`, which is at or
+    /// below the mark only while the row at the mark is deleted), and those
+    /// rows would never be read by a catch-up.
+    fn top_holds(&self, conn: &Connection, table: &str, path: &Path) -> Result<bool, Refusal> {
+        let Some(mark) = self.mark else {
+            return Ok(true);
+        };
+        let now = row_identity(conn, table, &self.identity, mark, path)?;
+        Ok(match (&now, &self.top) {
+            (Some(now), Some(then)) => same_values(now, then),
+            _ => false,
+        })
+    }
+
+    /// Whether the smallest rowid moved (a purge of the oldest rows, or an
+    /// insert below them): drift, for a background recount.
+    fn drifted(&self, min: Option<i64>) -> bool {
+        self.min.is_some() && min != self.min
+    }
+
+    /// Moves the mark up to `max` (when rows above it were counted) and
+    /// remembers the identity of the row there; `min` is the smallest rowid.
+    fn advance(
+        &mut self,
+        conn: &Connection,
+        table: &str,
+        path: &Path,
+        min: Option<i64>,
+        max: Option<i64>,
+    ) -> Result<(), Refusal> {
+        self.min = min;
+        if max.is_some() && max > self.mark {
+            if max == Some(i64::MAX) {
+                return Err(Refusal::RowidsExhausted);
+            }
+            self.mark = max;
+            self.top = match max {
+                Some(id) => row_identity(conn, table, &self.identity, id, path)?,
+                None => None,
+            };
+        }
+        Ok(())
     }
 
     /// The rowid above which rows are new.
     fn after(&self) -> i64 {
         self.mark.unwrap_or(i64::MIN)
     }
+}
+
+/// The columns that identify a row over its life, per table: written once
+/// when the row is inserted in the reference schema, never updated. The
+/// first ones are required; the others are added when the table has them.
+fn identity_of(table: &str) -> (&'static [&'static str], &'static [&'static str]) {
+    match table {
+        "jobs" => (&["created_at", "agent"], &["task_id"]),
+        _ => (&["job_id", "started_at"], &["agent"]),
+    }
+}
+
+/// The select list of `table`'s identity columns; when a required one is
+/// missing, every column (`*`): any change of the row at the mark is then
+/// taken for a possible reuse and answered exactly.
+fn identity_columns(conn: &Connection, table: &str, path: &Path) -> Result<String, SqliteError> {
+    let columns = queries::table_columns(conn, table, path)?;
+    let (required, optional) = identity_of(table);
+    if !required.iter().all(|c| columns.contains(*c)) {
+        return Ok("*".to_owned());
+    }
+    Ok(required
+        .iter()
+        .chain(optional.iter().filter(|c| columns.contains(**c)))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// The identity columns of the row with rowid `id`, or `None` when there
+/// is no such row: one O(log n) lookup.
+fn row_identity(
+    conn: &Connection,
+    table: &str,
+    identity: &str,
+    id: i64,
+    path: &Path,
+) -> Result<Option<Vec<Owned>>, SqliteError> {
+    let sqlite = |e| SqliteError::from_sqlite(e, path);
+    let sql = format!("SELECT {identity} FROM {table} WHERE rowid = ?1");
+    let mut stmt = conn.prepare_cached(&sql).map_err(sqlite)?;
+    let width = stmt.column_count();
+    let mut rows = stmt.query([id]).map_err(sqlite)?;
+    let Some(row) = rows.next().map_err(sqlite)? else {
+        return Ok(None);
+    };
+    (0..width)
+        .map(|i| row.get_ref(i).map(Owned::of).map_err(sqlite))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Equality of stored values, a NaN equal to itself (a row compared with
+/// itself must match).
+fn same_values(a: &[Owned], b: &[Owned]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|pair| match pair {
+            (Owned::Real(x), Owned::Real(y)) => x.to_bits() == y.to_bits(),
+            (x, y) => x == y,
+        })
 }
 
 /// The state of the job counts.
@@ -272,7 +440,7 @@ fn cold_jobs(
         if !indexed {
             return Err(Refusal::NoStatusIndex);
         }
-        let (min, max) = bounds(conn, "jobs", path)?;
+        let marks = Marks::read(conn, "jobs", path)?;
         let mut settled = [0_i64; 3];
         let mut unsettled_rows = 0_i64;
         for (status, count) in &groups {
@@ -298,7 +466,7 @@ fn cold_jobs(
             return Err(Refusal::Inconsistent);
         }
         Ok(JobsState {
-            marks: Marks { mark: max, min },
+            marks,
             settled,
             unsettled,
             built: Instant::now(),
@@ -315,9 +483,12 @@ fn catch_up_jobs(
     st: &mut JobsState,
 ) -> Result<(Counts, bool), Refusal> {
     let sqlite = |e| SqliteError::from_sqlite(e, path);
+    if !st.marks.top_holds(conn, "jobs", path)? {
+        return Err(Refusal::Reused);
+    }
     let (min, max) = bounds(conn, "jobs", path)?;
-    let mut drift = st.marks.drifted(min, max);
-    let old = st.marks;
+    let mut drift = st.marks.drifted(min);
+    let old = st.marks.clone();
     // Rows above the mark.
     {
         let mut stmt = conn
@@ -334,9 +505,9 @@ fn catch_up_jobs(
                     st.unsettled.insert(id);
                 }
             }
-            st.marks.mark = Some(st.marks.mark.map_or(id, |m| m.max(id)));
         }
     }
+    st.marks.advance(conn, "jobs", path, min, max)?;
     // The non-terminal jobs, through the status index.
     let mut current: Vec<(Owned, i64)> = Vec::new();
     let mut add = |status: Owned| match current.iter_mut().find(|(s, _)| *s == status) {
@@ -392,7 +563,6 @@ fn catch_up_jobs(
             }
         }
     }
-    st.marks.min = min;
     for (i, name) in TERMINAL.iter().enumerate() {
         if st.settled[i] != 0 {
             let status = Owned::Text(name.as_bytes().to_vec());
@@ -442,7 +612,7 @@ fn cold_runs(
     let answer = all.decoded()?;
     let state = (|| {
         let sqlite = |e| SqliteError::from_sqlite(e, path);
-        let (min, max) = bounds(conn, "agent_runs", path)?;
+        let marks = Marks::read(conn, "agent_runs", path)?;
         let mut unsettled = BTreeSet::new();
         let mut open = Sums::default();
         if let Some(first) = first_unfinished {
@@ -468,7 +638,7 @@ fn cold_runs(
         let mut settled = all;
         settled.combine(&open, -1);
         Ok(RunsState {
-            marks: Marks { mark: max, min },
+            marks,
             settled,
             unsettled,
             built: Instant::now(),
@@ -484,9 +654,12 @@ fn catch_up_runs(
     st: &mut RunsState,
 ) -> Result<(Decoded<CostTotals>, bool), Refusal> {
     let sqlite = |e| SqliteError::from_sqlite(e, path);
+    if !st.marks.top_holds(conn, "agent_runs", path)? {
+        return Err(Refusal::Reused);
+    }
     let (min, max) = bounds(conn, "agent_runs", path)?;
-    let mut drift = st.marks.drifted(min, max);
-    let old = st.marks;
+    let mut drift = st.marks.drifted(min);
+    let old = st.marks.clone();
     let mut open = Sums::default();
     {
         let sql = format!("SELECT rowid, {RUN_COLUMNS} FROM agent_runs WHERE rowid > ?1");
@@ -503,9 +676,9 @@ fn catch_up_runs(
                 open.combine(&one, 1);
                 st.unsettled.insert(id);
             }
-            st.marks.mark = Some(st.marks.mark.map_or(id, |m| m.max(id)));
         }
     }
+    st.marks.advance(conn, "agent_runs", path, min, max)?;
     if st.unsettled.len() > MAX_UNSETTLED {
         return Err(Refusal::TooManyUnsettled);
     }
@@ -535,7 +708,6 @@ fn catch_up_runs(
             }
         }
     }
-    st.marks.min = min;
     let mut total = st.settled;
     total.combine(&open, 1);
     Ok((total.decoded()?, drift))
@@ -611,7 +783,8 @@ pub(crate) struct Incremental {
     build_runs: bool,
     /// Drift was seen and no recount has started since (one was in flight,
     /// or the previous one ended too recently): asked for again by every
-    /// catch-up until one starts. The catch-up that saw the drift has
+    /// catch-up until one starts (for whatever reason: any recount that
+    /// starts after the drift covers it). The catch-up that saw the drift has
     /// already absorbed it into the state, so it is not seen twice.
     drift_pending: bool,
     reconciler: Option<Reconciler>,
@@ -742,6 +915,8 @@ impl Incremental {
             return false;
         }
         r.in_flight = true;
+        // Any recount that starts now also covers a drift seen before.
+        self.drift_pending = false;
         tracing::debug!(
             ?why,
             "vitals-sqlite: recounting the aggregates in the background"
@@ -757,9 +932,7 @@ impl Incremental {
             self.drift_pending = true;
         }
         if self.drift_pending {
-            if self.request(Why::Drift) {
-                self.drift_pending = false;
-            }
+            self.request(Why::Drift);
         } else if !landed && built.elapsed() >= self.options.reconcile_interval {
             self.request(Why::Interval);
         }
@@ -810,10 +983,22 @@ impl Aggregates for Incremental {
                 Err(Refusal::Sqlite(error @ SqliteError::Interrupted { .. })) => {
                     return Err(error);
                 }
+                Err(Refusal::Reused) => {
+                    // Rowids at or below the mark may belong to rows no
+                    // catch-up reads: this scrape is answered by the full
+                    // query, and the state rebuilt from it, below.
+                    self.stats.reused.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        table = "jobs",
+                        "vitals-sqlite: the row at the high-water mark changed; recounting inline"
+                    );
+                    self.landed_jobs = None;
+                    self.jobs = Part::Cold;
+                }
                 Err(refusal) => {
                     self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
                     refused("jobs", &refusal);
-                    if let Refusal::TooManyUnsettled = refusal {
+                    if let Refusal::TooManyUnsettled | Refusal::RowidsExhausted = refusal {
                         self.jobs = Part::Off(self.off_until());
                         return queries::status_counts(conn, path);
                     }
@@ -879,10 +1064,22 @@ impl Aggregates for Incremental {
                 )) => {
                     return Err(error);
                 }
+                Err(Refusal::Reused) => {
+                    // Rowids at or below the mark may belong to rows no
+                    // catch-up reads: this scrape is answered by the full
+                    // query, and the state rebuilt from it, below.
+                    self.stats.reused.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        table = "agent_runs",
+                        "vitals-sqlite: the row at the high-water mark changed; recounting inline"
+                    );
+                    self.landed_runs = None;
+                    self.runs = Part::Cold;
+                }
                 Err(refusal) => {
                     self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
                     refused("agent_runs", &refusal);
-                    if let Refusal::TooManyUnsettled = refusal {
+                    if let Refusal::TooManyUnsettled | Refusal::RowidsExhausted = refusal {
                         self.runs = Part::Off(self.off_until());
                         return queries::totals(conn, path);
                     }

@@ -147,24 +147,38 @@
 //! ([`SqliteStoreBuilder::incremental`]) the store keeps instead, per table,
 //! running sums of the *settled* rows (jobs whose status is exactly `done`,
 //! `failed` or `cancelled`; runs whose `finished_at` is not NULL), the
-//! largest rowid counted, and the ids of the few unsettled rows. A scrape
-//! reads the rows above that mark, the non-terminal jobs through
+//! largest rowid counted (the mark) with a few never-updated columns of the
+//! row there, and the ids of the few unsettled rows. A scrape reads the row
+//! at the mark, the rows above it, the non-terminal jobs through
 //! `idx_jobs_status`, and the unsettled rows by rowid: its cost follows the
 //! active work. The first scrape runs the plain queries and derives the
 //! state from the same read transaction.
 //!
 //! **What you can rely on.** The answers are exact whenever settled rows
-//! are never modified nor deleted (an append-only history whose rows only
-//! move forward: queued/running to a terminal status, unfinished to
-//! finished), which is how the reference orchestrator writes. A change to a
+//! are never modified nor deleted (new rows arrive, unsettled rows change
+//! in any way: queued/running to a terminal status, unfinished to
+//! finished, or deleted), which is how the reference orchestrator writes.
+//! That includes rowids reused by SQLite: the tables have no
+//! `AUTOINCREMENT`, so after the newest rows are deleted new rows may get
+//! ids at or below the mark. That can only happen while the row at the mark
+//! is deleted, so a scrape that finds it gone, or finds another row there
+//! (its `created_at`, `agent`, `task_id`; for a run its `job_id`,
+//! `started_at`, `agent`), answers with the full query from its own read
+//! transaction and rebuilds the state from it, as the first scrape does.
+//! Not seen: the row at the mark replaced by a new row with the same values
+//! in those columns after new rows also took ids the store never counted;
+//! a table lacking `created_at`/`agent` (`job_id`/`started_at`) compares the
+//! whole row there instead. A table holding rowid `i64::MAX` (SQLite then
+//! picks random free rowids) is answered by the full query. A change to a
 //! settled row (a correction, a requeue of a failed job, a finished run
 //! reopened, a purge of old rows) is reflected at the latest after the
 //! [`reconcile_interval`](SqliteStoreBuilder::reconcile_interval) plus the
-//! time of one recount, and usually sooner: a change of the smallest or
-//! largest rowid, a requeue seen through the status index or an unsettled
-//! row that vanished triggers a background recount at once (or, when the
-//! previous recount ended less than its own duration ago, as soon as that
-//! has passed). Sums keep
+//! time of one recount, and usually sooner: a change of the smallest
+//! rowid, a requeue seen through the status index or an unsettled row that
+//! vanished triggers a background recount at once (or, when the previous
+//! recount ended less than its own duration ago, as soon as that has
+//! passed), and a settled row at the mark deleted or changed in those
+//! columns is answered exactly at once, as above. Sums keep
 //! integer precision; the cost is a compensated floating-point sum that may
 //! differ from SQLite's `TOTAL()` in the last bits. Every answer still
 //! comes from the snapshot's one read transaction.

@@ -25,7 +25,7 @@ pub(crate) struct Decoded<T> {
 }
 
 /// The names of a table's columns (lowercase), or [`SqliteError::MissingTable`].
-fn table_columns(
+pub(crate) fn table_columns(
     conn: &Connection,
     table: &str,
     path: &Path,

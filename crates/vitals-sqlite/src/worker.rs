@@ -62,6 +62,10 @@ pub(crate) struct Stats {
     pub(crate) drifts: AtomicU64,
     /// Incremental aggregates: errors that fell back to the full query.
     pub(crate) fallbacks: AtomicU64,
+    /// Incremental aggregates: scrapes answered by the full query because
+    /// the row at a high-water mark was gone or replaced (rowids at or
+    /// below the mark may have been reused).
+    pub(crate) reused: AtomicU64,
 }
 
 /// The cancellation flag of the request the worker is executing, if any.
