@@ -391,11 +391,13 @@ pub fn diagnose(path: &Path) -> Result<Report, SqliteError> {
     })
 }
 
+/// Through the process-wide descriptor of the file: opening and closing one
+/// here would drop this process's POSIX locks on the database.
 fn wal_in_header(path: &Path) -> bool {
-    use std::io::Read;
+    use std::os::unix::fs::FileExt;
     let mut header = [0_u8; 20];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut header))
+    crate::files::descriptor(path)
+        .and_then(|(file, _)| file.read_exact_at(&mut header, 0))
         .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 

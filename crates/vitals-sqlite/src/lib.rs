@@ -86,10 +86,18 @@
 //! * A zero-length file is refused (`empty_database`) without opening it:
 //!   SQLite would read it as an empty database and may delete a `-wal`
 //!   next to it.
-//! * The store reads the 100-byte database header through its own file
-//!   descriptor, which it keeps open as long as any connection to the file:
-//!   closing another descriptor of a file would drop the POSIX locks SQLite
-//!   holds on it in this process.
+//! * The store reads the 100-byte database header through a descriptor of
+//!   its own, and never closes it: on POSIX, closing *any* descriptor of a
+//!   file drops every `fcntl` lock the process holds on it
+//!   (<https://sqlite.org/howtocorrupt.html>, section 2.2), SQLite's locks
+//!   included, those of a host's own read-write connection when the
+//!   collector is embedded. One descriptor per database file (device and
+//!   inode) is opened the first time any store, recount,
+//!   [`bench::floor_queries`] or [`doctor::diagnose`] of the process meets
+//!   it, shared by all of them, and kept for the life of the process: a
+//!   few descriptors at most, one more each time the file is replaced on
+//!   disk (a replaced file's blocks are then freed only when the process
+//!   exits).
 //!
 //! # One snapshot, one read transaction
 //!
@@ -188,6 +196,7 @@ pub mod bench;
 mod decode;
 pub mod doctor;
 mod error;
+mod files;
 mod incremental;
 mod queries;
 mod worker;

@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::aggregate::{Aggregates, FullScan};
 use crate::error::SqliteError;
+use crate::files;
 use crate::incremental::Incremental;
 use crate::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
 
@@ -171,14 +172,14 @@ struct Db {
     fingerprint: Fingerprint,
 }
 
-/// The open file. `db` is declared before `file` so that it is dropped
-/// first: closing our own descriptor of the database file would release the
-/// POSIX locks SQLite holds on it in this process, so the descriptor we read
-/// the header through stays open as long as any connection to the file.
+/// The open file: the connection (if any), and the process-wide descriptor
+/// the header is read through ([`files::descriptor`]). That descriptor is
+/// never closed: closing any descriptor of the database file would release
+/// every POSIX lock this process holds on it, SQLite's included.
 struct Handle {
     db: Option<Db>,
-    file: File,
-    identity: (u64, u64),
+    file: Arc<File>,
+    identity: files::Identity,
 }
 
 /// The worker: owns the connection and runs requests one at a time.
@@ -410,7 +411,7 @@ impl Worker {
         }
     }
 
-    /// Closes the connection, then the file descriptor.
+    /// Closes the connection (the file descriptor stays in the registry).
     fn close(&mut self) {
         if let Some(mut handle) = self.handle.take() {
             handle.db = None;
@@ -468,12 +469,11 @@ impl Worker {
         let handle = match self.handle.take() {
             Some(handle) => handle,
             None => {
-                let file = File::open(&self.path).map_err(io_err)?;
-                let meta = file.metadata().map_err(io_err)?;
+                let (file, identity) = files::descriptor(&self.path).map_err(io_err)?;
                 Handle {
                     db: None,
                     file,
-                    identity: (meta.dev(), meta.ino()),
+                    identity,
                 }
             }
         };
