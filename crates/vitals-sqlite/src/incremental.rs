@@ -724,6 +724,40 @@ enum Part<S> {
     Off(Instant),
 }
 
+/// One table's side of the incremental aggregates.
+#[derive(Debug)]
+struct Side<S> {
+    part: Part<S>,
+    /// A recounted state waiting for a snapshot that began after it.
+    landed: Option<S>,
+    /// The inline cold pass was interrupted (its deadline is shorter than a
+    /// full scan): the state is built in the background.
+    build: bool,
+}
+
+impl<S> Side<S> {
+    fn new() -> Self {
+        Side {
+            part: Part::Cold,
+            landed: None,
+            build: false,
+        }
+    }
+
+    /// Takes in a table's state from a finished recount, if it has one.
+    fn land(&mut self, state: Option<S>) {
+        if state.is_some() {
+            self.build = false;
+            self.landed = state;
+        }
+    }
+
+    /// Whether a background recount should count this table.
+    fn wanted(&self) -> bool {
+        self.build || matches!(self.part, Part::Live(_))
+    }
+}
+
 /// A finished background recount.
 #[derive(Debug)]
 struct Recount {
@@ -766,21 +800,26 @@ enum Why {
     Interval,
 }
 
-/// The incremental [`Aggregates`].
+/// What both tables' sides use: the file, the options, the counters.
 #[derive(Debug)]
-pub(crate) struct Incremental {
+struct Context {
     path: PathBuf,
     options: Options,
     stats: Arc<Stats>,
-    jobs: Part<JobsState>,
-    runs: Part<RunsState>,
-    /// Recounted states waiting for a snapshot that began after them.
-    landed_jobs: Option<JobsState>,
-    landed_runs: Option<RunsState>,
-    /// A table whose inline cold pass was interrupted (its deadline is
-    /// shorter than a full scan): its state is built in the background.
-    build_jobs: bool,
-    build_runs: bool,
+}
+
+impl Context {
+    fn off_until(&self) -> Instant {
+        Instant::now() + self.options.reconcile_interval
+    }
+}
+
+/// The incremental [`Aggregates`].
+#[derive(Debug)]
+pub(crate) struct Incremental {
+    context: Context,
+    jobs: Side<JobsState>,
+    runs: Side<RunsState>,
     /// Drift was seen and no recount has started since (one was in flight,
     /// or the previous one ended too recently): asked for again by every
     /// catch-up until one starts (for whatever reason: any recount that
@@ -800,15 +839,13 @@ impl Drop for Incremental {
 impl Incremental {
     pub(crate) fn new(path: PathBuf, options: Options, stats: Arc<Stats>) -> Self {
         Incremental {
-            path,
-            options,
-            stats,
-            jobs: Part::Cold,
-            runs: Part::Cold,
-            landed_jobs: None,
-            landed_runs: None,
-            build_jobs: false,
-            build_runs: false,
+            context: Context {
+                path,
+                options,
+                stats,
+            },
+            jobs: Side::new(),
+            runs: Side::new(),
             drift_pending: false,
             reconciler: None,
         }
@@ -833,28 +870,22 @@ impl Incremental {
             r.in_flight = false;
             r.not_before = recount.finished + recount.took;
         }
-        if recount.jobs.is_some() {
-            self.build_jobs = false;
-            self.landed_jobs = recount.jobs;
-        }
-        if recount.runs.is_some() {
-            self.build_runs = false;
-            self.landed_runs = recount.runs;
-        }
+        self.jobs.land(recount.jobs);
+        self.runs.land(recount.runs);
     }
 
     /// Starts a background recount of the live tables, unless one is in
     /// flight, or (for drift) the previous one ended too recently.
     fn request(&mut self, why: Why) -> bool {
         let now = Instant::now();
-        let want_jobs = self.build_jobs || matches!(self.jobs, Part::Live(_));
-        let want_runs = self.build_runs || matches!(self.runs, Part::Live(_));
+        let want_jobs = self.jobs.wanted();
+        let want_runs = self.runs.wanted();
         if !want_jobs && !want_runs {
             return false;
         }
         if self.reconciler.is_none() {
             let (results_tx, results) = mpsc::channel();
-            let worker = Worker::plain(self.path.clone(), self.options.clone());
+            let worker = Worker::plain(self.context.path.clone(), self.context.options.clone());
             match worker.spawn("vitals-sqlite-recount") {
                 Ok(sender) => {
                     self.reconciler = Some(Reconciler {
@@ -928,24 +959,216 @@ impl Incremental {
     /// state is older than the reconcile interval.
     fn after_catch_up(&mut self, drift: bool, built: Instant, landed: bool) {
         if drift {
-            self.stats.drifts.fetch_add(1, Ordering::Relaxed);
+            self.context.stats.drifts.fetch_add(1, Ordering::Relaxed);
             self.drift_pending = true;
         }
         if self.drift_pending {
             self.request(Why::Drift);
-        } else if !landed && built.elapsed() >= self.options.reconcile_interval {
+        } else if !landed && built.elapsed() >= self.context.options.reconcile_interval {
             self.request(Why::Interval);
         }
     }
 
-    fn off_until(&self) -> Instant {
-        Instant::now() + self.options.reconcile_interval
+    /// One table's aggregate: the full query while its incremental path is
+    /// off; else a recount that finished by `began` is taken in, a live
+    /// state is caught up (on a copy, committed when it succeeds), and
+    /// without one the cold pass answers and derives it.
+    fn answer<T: Table>(
+        &mut self,
+        conn: &Connection,
+        path: &Path,
+        began: Instant,
+    ) -> Result<Decoded<T::Answer>, SqliteError> {
+        self.poll();
+        let (side, context) = T::split(self);
+        if let Part::Off(until) = side.part {
+            if Instant::now() < until {
+                return T::full(conn, path);
+            }
+            side.part = Part::Cold;
+        }
+        if let Some(landed) = side.landed.take() {
+            if T::built(&landed) <= began {
+                context.stats.recounts.fetch_add(1, Ordering::Relaxed);
+                side.part = Part::Live(landed);
+            } else {
+                side.landed = Some(landed);
+            }
+        }
+        if let Part::Live(state) = &side.part {
+            let mut next = state.clone();
+            match T::catch_up(conn, path, &mut next) {
+                Ok((answer, drift)) => {
+                    let built = T::built(&next);
+                    side.part = Part::Live(next);
+                    let landed = side.landed.is_some();
+                    self.after_catch_up(drift, built, landed);
+                    return Ok(answer);
+                }
+                // An interruption keeps the state; so does an overflow of
+                // the run totals, which is the answer (the full query would
+                // overflow too).
+                Err(Refusal::Sqlite(error @ SqliteError::Interrupted { .. })) => {
+                    return Err(error);
+                }
+                Err(Refusal::Sqlite(error @ SqliteError::Overflow { .. }))
+                    if T::OVERFLOW_ANSWERS =>
+                {
+                    return Err(error);
+                }
+                Err(Refusal::Reused) => {
+                    // Rowids at or below the mark may belong to rows no
+                    // catch-up reads: this scrape is answered by the full
+                    // query, and the state rebuilt from it, below.
+                    context.stats.reused.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(
+                        table = T::NAME,
+                        "vitals-sqlite: the row at the high-water mark changed; recounting inline"
+                    );
+                    side.landed = None;
+                    side.part = Part::Cold;
+                }
+                Err(refusal) => {
+                    context.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    refused(T::NAME, &refusal);
+                    if let Refusal::TooManyUnsettled | Refusal::RowidsExhausted = refusal {
+                        side.part = Part::Off(context.off_until());
+                        return T::full(conn, path);
+                    }
+                    side.part = Part::Cold;
+                }
+            }
+        }
+        let (answer, state) = match T::cold(conn, path) {
+            Ok(found) => found,
+            Err(error @ SqliteError::Interrupted { .. }) => {
+                side.build = true;
+                self.request(Why::Drift);
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        context.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
+        side.part = match state {
+            Ok(state) => Part::Live(state),
+            Err(refusal) => {
+                refused(T::NAME, &refusal);
+                Part::Off(context.off_until())
+            }
+        };
+        Ok(answer)
     }
 }
 
 /// Logs why a table's incremental path is off.
 fn refused(table: &str, refusal: &Refusal) {
     tracing::debug!(table, %refusal, "vitals-sqlite: incremental aggregate off for a while; full queries answer");
+}
+
+/// What [`Incremental::answer`] needs to know of a table.
+trait Table {
+    /// The state kept between snapshots.
+    type State: Clone;
+    /// What the aggregate answers.
+    type Answer;
+    /// The table's name, for the logs.
+    const NAME: &'static str;
+    /// Whether a catch-up's overflow is the answer (the full query would
+    /// overflow too) rather than a fallback to the full query.
+    const OVERFLOW_ANSWERS: bool;
+    /// The table's side, and the context both sides share.
+    fn split(me: &mut Incremental) -> (&mut Side<Self::State>, &Context);
+    /// The plain full query.
+    fn full(conn: &Connection, path: &Path) -> Result<Decoded<Self::Answer>, SqliteError>;
+    /// The full query, plus the state derived in the same transaction.
+    #[expect(clippy::type_complexity, reason = "the answer and a state or why not")]
+    fn cold(
+        conn: &Connection,
+        path: &Path,
+    ) -> Result<(Decoded<Self::Answer>, Result<Self::State, Refusal>), SqliteError>;
+    /// Brings a state up to the current transaction; returns the answer
+    /// and whether drift was seen.
+    fn catch_up(
+        conn: &Connection,
+        path: &Path,
+        state: &mut Self::State,
+    ) -> Result<(Decoded<Self::Answer>, bool), Refusal>;
+    /// When the recount the state descends from had finished.
+    fn built(state: &Self::State) -> Instant;
+}
+
+/// The job counts by status.
+struct Jobs;
+
+/// The run totals.
+struct Runs;
+
+impl Table for Jobs {
+    type State = JobsState;
+    type Answer = Vec<(String, i64)>;
+    const NAME: &'static str = "jobs";
+    const OVERFLOW_ANSWERS: bool = false;
+
+    fn split(me: &mut Incremental) -> (&mut Side<JobsState>, &Context) {
+        (&mut me.jobs, &me.context)
+    }
+
+    fn full(conn: &Connection, path: &Path) -> Result<Counts, SqliteError> {
+        queries::status_counts(conn, path)
+    }
+
+    fn cold(
+        conn: &Connection,
+        path: &Path,
+    ) -> Result<(Counts, Result<JobsState, Refusal>), SqliteError> {
+        cold_jobs(conn, path)
+    }
+
+    fn catch_up(
+        conn: &Connection,
+        path: &Path,
+        state: &mut JobsState,
+    ) -> Result<(Counts, bool), Refusal> {
+        catch_up_jobs(conn, path, state)
+    }
+
+    fn built(state: &JobsState) -> Instant {
+        state.built
+    }
+}
+
+impl Table for Runs {
+    type State = RunsState;
+    type Answer = CostTotals;
+    const NAME: &'static str = "agent_runs";
+    const OVERFLOW_ANSWERS: bool = true;
+
+    fn split(me: &mut Incremental) -> (&mut Side<RunsState>, &Context) {
+        (&mut me.runs, &me.context)
+    }
+
+    fn full(conn: &Connection, path: &Path) -> Result<Decoded<CostTotals>, SqliteError> {
+        queries::totals(conn, path)
+    }
+
+    fn cold(
+        conn: &Connection,
+        path: &Path,
+    ) -> Result<(Decoded<CostTotals>, Result<RunsState, Refusal>), SqliteError> {
+        cold_runs(conn, path)
+    }
+
+    fn catch_up(
+        conn: &Connection,
+        path: &Path,
+        state: &mut RunsState,
+    ) -> Result<(Decoded<CostTotals>, bool), Refusal> {
+        catch_up_runs(conn, path, state)
+    }
+
+    fn built(state: &RunsState) -> Instant {
+        state.built
+    }
 }
 
 impl Aggregates for Incremental {
@@ -955,75 +1178,7 @@ impl Aggregates for Incremental {
         path: &Path,
         began: Instant,
     ) -> Result<Decoded<Vec<(String, i64)>>, SqliteError> {
-        self.poll();
-        if let Part::Off(until) = self.jobs {
-            if Instant::now() < until {
-                return queries::status_counts(conn, path);
-            }
-            self.jobs = Part::Cold;
-        }
-        if let Some(landed) = self.landed_jobs.take() {
-            if landed.built <= began {
-                self.stats.recounts.fetch_add(1, Ordering::Relaxed);
-                self.jobs = Part::Live(landed);
-            } else {
-                self.landed_jobs = Some(landed);
-            }
-        }
-        if let Part::Live(state) = &self.jobs {
-            let mut next = state.clone();
-            match catch_up_jobs(conn, path, &mut next) {
-                Ok((answer, drift)) => {
-                    let built = next.built;
-                    self.jobs = Part::Live(next);
-                    let landed = self.landed_jobs.is_some();
-                    self.after_catch_up(drift, built, landed);
-                    return Ok(answer);
-                }
-                Err(Refusal::Sqlite(error @ SqliteError::Interrupted { .. })) => {
-                    return Err(error);
-                }
-                Err(Refusal::Reused) => {
-                    // Rowids at or below the mark may belong to rows no
-                    // catch-up reads: this scrape is answered by the full
-                    // query, and the state rebuilt from it, below.
-                    self.stats.reused.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        table = "jobs",
-                        "vitals-sqlite: the row at the high-water mark changed; recounting inline"
-                    );
-                    self.landed_jobs = None;
-                    self.jobs = Part::Cold;
-                }
-                Err(refusal) => {
-                    self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    refused("jobs", &refusal);
-                    if let Refusal::TooManyUnsettled | Refusal::RowidsExhausted = refusal {
-                        self.jobs = Part::Off(self.off_until());
-                        return queries::status_counts(conn, path);
-                    }
-                    self.jobs = Part::Cold;
-                }
-            }
-        }
-        let (answer, state) = match cold_jobs(conn, path) {
-            Ok(found) => found,
-            Err(error @ SqliteError::Interrupted { .. }) => {
-                self.build_jobs = true;
-                self.request(Why::Drift);
-                return Err(error);
-            }
-            Err(error) => return Err(error),
-        };
-        self.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
-        self.jobs = match state {
-            Ok(state) => Part::Live(state),
-            Err(refusal) => {
-                refused("jobs", &refusal);
-                Part::Off(self.off_until())
-            }
-        };
-        Ok(answer)
+        self.answer::<Jobs>(conn, path, began)
     }
 
     fn totals(
@@ -1032,88 +1187,12 @@ impl Aggregates for Incremental {
         path: &Path,
         began: Instant,
     ) -> Result<Decoded<CostTotals>, SqliteError> {
-        self.poll();
-        if let Part::Off(until) = self.runs {
-            if Instant::now() < until {
-                return queries::totals(conn, path);
-            }
-            self.runs = Part::Cold;
-        }
-        if let Some(landed) = self.landed_runs.take() {
-            if landed.built <= began {
-                self.stats.recounts.fetch_add(1, Ordering::Relaxed);
-                self.runs = Part::Live(landed);
-            } else {
-                self.landed_runs = Some(landed);
-            }
-        }
-        if let Part::Live(state) = &self.runs {
-            let mut next = state.clone();
-            match catch_up_runs(conn, path, &mut next) {
-                Ok((answer, drift)) => {
-                    let built = next.built;
-                    self.runs = Part::Live(next);
-                    let landed = self.landed_runs.is_some();
-                    self.after_catch_up(drift, built, landed);
-                    return Ok(answer);
-                }
-                // An interruption keeps the state; an overflow is the answer
-                // (the full query would overflow too).
-                Err(Refusal::Sqlite(
-                    error @ (SqliteError::Interrupted { .. } | SqliteError::Overflow { .. }),
-                )) => {
-                    return Err(error);
-                }
-                Err(Refusal::Reused) => {
-                    // Rowids at or below the mark may belong to rows no
-                    // catch-up reads: this scrape is answered by the full
-                    // query, and the state rebuilt from it, below.
-                    self.stats.reused.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(
-                        table = "agent_runs",
-                        "vitals-sqlite: the row at the high-water mark changed; recounting inline"
-                    );
-                    self.landed_runs = None;
-                    self.runs = Part::Cold;
-                }
-                Err(refusal) => {
-                    self.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
-                    refused("agent_runs", &refusal);
-                    if let Refusal::TooManyUnsettled | Refusal::RowidsExhausted = refusal {
-                        self.runs = Part::Off(self.off_until());
-                        return queries::totals(conn, path);
-                    }
-                    self.runs = Part::Cold;
-                }
-            }
-        }
-        let (answer, state) = match cold_runs(conn, path) {
-            Ok(found) => found,
-            Err(error @ SqliteError::Interrupted { .. }) => {
-                self.build_runs = true;
-                self.request(Why::Drift);
-                return Err(error);
-            }
-            Err(error) => return Err(error),
-        };
-        self.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
-        self.runs = match state {
-            Ok(state) => Part::Live(state),
-            Err(refusal) => {
-                refused("agent_runs", &refusal);
-                Part::Off(self.off_until())
-            }
-        };
-        Ok(answer)
+        self.answer::<Runs>(conn, path, began)
     }
 
     fn reset(&mut self) {
-        self.jobs = Part::Cold;
-        self.runs = Part::Cold;
-        self.landed_jobs = None;
-        self.landed_runs = None;
-        self.build_jobs = false;
-        self.build_runs = false;
+        self.jobs = Side::new();
+        self.runs = Side::new();
         self.drift_pending = false;
         self.reconciler = None;
     }
