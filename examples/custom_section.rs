@@ -15,14 +15,22 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use vitals::core::shape::{Golden, Verdict};
-use vitals::{Assembler, Collect, Fallback, Section, SectionError, async_trait};
+use serde::Serialize;
+use vitals::core::testing::shape::{Golden, Verdict};
+use vitals::{Assembler, Collect, Fallback, Section, SectionError, SectionValue, async_trait};
 
 /// Free and total bytes of the file system holding `path`.
 #[derive(Debug)]
 struct DiskSection {
     path: PathBuf,
+}
+
+/// The section's value; serde writes the keys in this order.
+#[derive(Debug, Serialize)]
+struct Disk {
+    path: String,
+    free_bytes: u64,
+    total_bytes: u64,
 }
 
 #[async_trait]
@@ -45,7 +53,7 @@ impl Section for DiskSection {
         Some(Duration::from_millis(500))
     }
 
-    async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
+    async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
         let path = self.path.clone();
         // Blocking system call: off the async threads.
         let stat = tokio::task::spawn_blocking(move || nix::sys::statvfs::statvfs(&path))
@@ -53,11 +61,11 @@ impl Section for DiskSection {
             .map_err(|e| SectionError::new("join", e))?
             .map_err(|e| SectionError::new("statvfs", e))?;
         let fragment = stat.fragment_size();
-        Ok(json!({
-            "path": self.path.display().to_string(),
-            "free_bytes": stat.blocks_available().saturating_mul(fragment),
-            "total_bytes": stat.blocks().saturating_mul(fragment),
-        }))
+        SectionValue::from_serialize(&Disk {
+            path: self.path.display().to_string(),
+            free_bytes: stat.blocks_available().saturating_mul(fragment),
+            total_bytes: stat.blocks().saturating_mul(fragment),
+        })
     }
 }
 
@@ -73,10 +81,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .section(DiskSection { path })
         .build()?;
     let snapshot = assembler.build().await;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&snapshot.body()["disk"])?
-    );
+    if let Some(disk) = snapshot.section("disk") {
+        println!("{disk}");
+    }
 
     // The same check as tests/contract.rs: is this still contract v1?
     let golden_file = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/contract/v1.shape.json");

@@ -30,9 +30,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with::<Arc<dyn ProcSource>>(Arc::new(LinuxProc::new())),
         None => vitals::fake::populated(),
     };
-    let proc = resources.get::<Arc<dyn ProcSource>>();
+    // `clk_tck` in the envelope comes from the agents section's ProcSource.
     let assembler = Assembler::builder()
-        .clk_tck(move || proc.as_ref().and_then(|p| p.clk_tck()))
         .descriptors(vitals::BUILTIN.iter(), &resources)
         .build()?;
 

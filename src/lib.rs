@@ -49,9 +49,10 @@
 
 pub use vitals_core as core;
 pub use vitals_core::{
-    Assembler, AssemblerBuilder, BuildError, Clock, Collect, Fallback, FixedClock, KillSwitch,
-    Resources, SCHEMA_VERSION, Section, SectionDescriptor, SectionError, SectionStatus, Snapshot,
-    SourceError, SystemClock, async_trait, register_section,
+    Assembler, AssemblerBuilder, BuildError, Clock, Collect, ErrorInfo, Fallback, FieldFailure,
+    FixedClock, HeaderFields, KillSwitch, Resources, SCHEMA_VERSION, Section, SectionDescriptor,
+    SectionError, SectionStatus, SectionValue, Snapshot, SourceError, SystemClock, async_trait,
+    register_section,
 };
 
 pub use vitals_agents as agents;
@@ -84,8 +85,8 @@ pub const BUILTIN: [SectionDescriptor; 4] = [
 pub mod prelude {
     pub use vitals_agents::{AgentSource, RunningAgent};
     pub use vitals_core::{
-        Assembler, Collect, Fallback, KillSwitch, Resources, Section, SectionError, Snapshot,
-        SourceError, async_trait,
+        Assembler, Collect, Fallback, KillSwitch, Resources, Section, SectionError, SectionValue,
+        Snapshot, SourceError, async_trait,
     };
     pub use vitals_cost::CostSource;
     pub use vitals_proc::ProcSource;

@@ -13,9 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use vitals::core::shape::{Golden, Verdict};
+use vitals::core::testing::shape::{Golden, Verdict};
+use vitals::core::testing::{OrderedJson, SnapshotExt};
 use vitals::{
-    Assembler, Collect, Fallback, FixedClock, Section, SectionError, Snapshot, async_trait,
+    Assembler, Collect, Fallback, FixedClock, Section, SectionError, SectionValue, Snapshot,
+    async_trait,
 };
 
 fn repo_file(relative: &str) -> PathBuf {
@@ -93,9 +95,8 @@ async fn the_output_keeps_the_golden_shape_of_its_schema_version() {
 
 #[tokio::test]
 async fn the_populated_snapshot_matches_its_golden_file() {
-    let body = populated().await.body_with_zero_timings();
+    let actual = populated().await.pretty_json_with_zero_timings() + "\n";
     let path = repo_file("tests/golden/populated.json");
-    let actual = serde_json::to_string_pretty(&body).unwrap() + "\n";
     if std::env::var_os("UPDATE_EXPECT").is_some() {
         std::fs::write(&path, &actual).unwrap();
         return;
@@ -111,8 +112,9 @@ async fn the_populated_snapshot_matches_its_golden_file() {
 
 #[tokio::test]
 async fn every_v1_field_is_present_in_contract_order() {
-    let body = populated_body().await;
-    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let body = OrderedJson::parse(populated().await.to_json()).unwrap();
+    let keys =
+        |v: &OrderedJson| -> Vec<String> { v.keys().into_iter().map(str::to_owned).collect() };
     assert_eq!(
         keys(&body),
         [
@@ -202,8 +204,8 @@ impl Section for Disk {
     fn fallback(&self) -> Fallback {
         Fallback::Null
     }
-    async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
-        Ok(json!({"path": "/var/lib/orchestrator", "free_bytes": 123_456_789}))
+    async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
+        Ok(json!({"path": "/var/lib/orchestrator", "free_bytes": 123_456_789}).into())
     }
 }
 

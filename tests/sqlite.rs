@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use vitals::core::shape::{Golden, Verdict};
+use vitals::core::testing::shape::{Golden, Verdict};
 use vitals::proc::{LinuxProc, ProcSource};
 use vitals::sqlite::SqliteStore;
 use vitals::{Assembler, SectionStatus};
@@ -20,12 +20,9 @@ fn generate(path: &Path) {
 
 fn assembler(db: &Path) -> Assembler {
     let mut resources = SqliteStore::open(db).resources();
-    let proc = LinuxProc::new();
-    let clk_tck = proc.clk_tck();
-    resources.insert::<Arc<dyn ProcSource>>(Arc::new(proc));
+    resources.insert::<Arc<dyn ProcSource>>(Arc::new(LinuxProc::new()));
     Assembler::builder()
         .clock(vitals::FixedClock::at(vitals::fake::at()))
-        .clk_tck(move || clk_tck)
         .descriptors(vitals::BUILTIN.iter(), &resources)
         .build()
         .expect("built-in keys are valid")

@@ -17,24 +17,19 @@
 //! # let _ = source;
 //! ```
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
+use vitals_core::fake::Canned;
+use vitals_core::{Collect, SectionError, async_trait};
 
 use crate::{AgentSource, RunningAgent};
-
-type Answer = Result<Vec<RunningAgent>, ErrorInfo>;
 
 /// An in-memory [`AgentSource`]: returns the agents it holds as they are,
 /// or fails with the error it was given.
 ///
 /// The answer can be changed while a section holds the fake (behind an
 /// `Arc`) with [`set_agents`](Self::set_agents) and [`set_error`](Self::set_error).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FakeAgentSource {
-    answer: Mutex<Answer>,
-    calls: AtomicUsize,
+    agents: Canned<Vec<RunningAgent>>,
 }
 
 impl FakeAgentSource {
@@ -42,53 +37,38 @@ impl FakeAgentSource {
     #[must_use]
     pub fn new(agents: Vec<RunningAgent>) -> Self {
         Self {
-            answer: Mutex::new(Ok(agents)),
-            calls: AtomicUsize::new(0),
+            agents: Canned::new(agents),
         }
     }
 
     /// A source failing with `SectionError::msg(kind, message)`.
     #[must_use]
     pub fn failing(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        let fake = Self::new(Vec::new());
-        fake.set_error(kind, message);
-        fake
+        Self {
+            agents: Canned::failing(kind, message),
+        }
     }
 
     /// From now on, answer `agents`.
     pub fn set_agents(&self, agents: Vec<RunningAgent>) {
-        *self.answer() = Ok(agents);
+        self.agents.set(agents);
     }
 
     /// From now on, fail with `SectionError::msg(kind, message)`.
     pub fn set_error(&self, kind: impl Into<String>, message: impl Into<String>) {
-        *self.answer() = Err(ErrorInfo::new(kind, message));
+        self.agents.set_error(kind, message);
     }
 
     /// How many times [`AgentSource::running_agents`] was called.
     #[must_use]
     pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    fn answer(&self) -> MutexGuard<'_, Answer> {
-        self.answer.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Default for FakeAgentSource {
-    fn default() -> Self {
-        Self::new(Vec::new())
+        self.agents.calls()
     }
 }
 
 #[async_trait]
 impl AgentSource for FakeAgentSource {
     async fn running_agents(&self, _cx: &Collect) -> Result<Vec<RunningAgent>, SectionError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        match &*self.answer() {
-            Ok(agents) => Ok(agents.clone()),
-            Err(failure) => Err(failure.to_error()),
-        }
+        self.agents.answer()
     }
 }

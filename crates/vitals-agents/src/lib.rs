@@ -66,6 +66,7 @@ use vitals_core::{Collect, Resources, Section, SectionError, async_trait};
 pub use vitals_proc::ProcSource;
 
 pub mod fake;
+pub mod fields;
 mod proc;
 mod section;
 

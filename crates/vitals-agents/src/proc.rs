@@ -6,39 +6,27 @@
 
 use std::sync::Arc;
 
-use vitals_core::Collect;
+use vitals_core::{Collect, ErrorInfo, FieldFailure};
 use vitals_proc::{ProcError, ProcSource, ProcessInfo, ProcessTable, proc_age_s};
 
-/// Why a field could not be read: a kind for machines and a message for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Failure {
-    pub(crate) kind: String,
-    pub(crate) message: String,
+use crate::fields::{self, PROC, PROC_AGE_S, TREE};
+
+/// A process source's error, with what was being read.
+fn proc_failure(context: &str, error: &ProcError) -> ErrorInfo {
+    ErrorInfo::new(
+        error.kind(),
+        format!("{context}: {}", vitals_core::error_chain(error)),
+    )
 }
 
-impl Failure {
-    fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-        }
-    }
-
-    fn from_proc(context: &str, error: &ProcError) -> Self {
-        Self::new(
-            error.kind(),
-            format!("{context}: {}", vitals_core::error_chain(error)),
-        )
-    }
-
-    fn panic(what: &str, error: tokio::task::JoinError) -> Self {
-        let reason = if error.is_panic() {
-            vitals_core::panic_message(&*error.into_panic())
-        } else {
-            "the task was cancelled".to_owned()
-        };
-        Self::new("panic", format!("{what} panicked: {reason}"))
-    }
+/// A blocking task that did not return: it panicked (or was cancelled).
+fn panic_failure(what: &str, error: tokio::task::JoinError) -> ErrorInfo {
+    let reason = if error.is_panic() {
+        vitals_core::panic_message(&*error.into_panic())
+    } else {
+        "the task was cancelled".to_owned()
+    };
+    ErrorInfo::new("panic", format!("{what} panicked: {reason}"))
 }
 
 /// The process fields of one agent; `None` is `null`.
@@ -60,8 +48,8 @@ struct ProcView {
     /// The address of the source it was read from: a second agents section
     /// with another source in the same snapshot must not use this one.
     source: usize,
-    table: Result<ProcessTable, Failure>,
-    boot_time: Result<i64, Failure>,
+    table: Result<ProcessTable, ErrorInfo>,
+    boot_time: Result<i64, ErrorInfo>,
 }
 
 /// The scratch entry holding the snapshot's [`ProcView`].
@@ -77,10 +65,10 @@ fn read_view(source: &Arc<dyn ProcSource>) -> ProcView {
         source: address(source),
         table: source
             .process_table()
-            .map_err(|e| Failure::from_proc("cannot read the process table", &e)),
+            .map_err(|e| proc_failure("cannot read the process table", &e)),
         boot_time: source
             .boot_time()
-            .map_err(|e| Failure::from_proc("cannot read the boot time", &e)),
+            .map_err(|e| proc_failure("cannot read the boot time", &e)),
     }
 }
 
@@ -89,7 +77,7 @@ async fn read_view_blocking(source: &Arc<dyn ProcSource>) -> Arc<ProcView> {
     match tokio::task::spawn_blocking(move || read_view(&moved)).await {
         Ok(view) => Arc::new(view),
         Err(error) => {
-            let failure = Failure::panic("reading the process table", error);
+            let failure = panic_failure("reading the process table", error);
             Arc::new(ProcView {
                 source: address(source),
                 table: Err(failure.clone()),
@@ -118,9 +106,6 @@ pub(crate) struct Lookup {
     pub(crate) job_id: Option<i64>,
     pub(crate) pid: Option<i64>,
 }
-
-/// A field of the section that fell back, with why.
-pub(crate) type FieldFailure = (String, Failure);
 
 /// Everything the section needs from `/proc` for one snapshot.
 #[derive(Debug, Default)]
@@ -156,9 +141,9 @@ pub(crate) async fn read(
         Ok(readings) => readings,
         Err(error) => Readings {
             agents: vec![ProcFields::default(); count],
-            failures: vec![(
-                "agents[*].proc".to_owned(),
-                Failure::panic("reading processes", error),
+            failures: vec![FieldFailure::new(
+                fields::every_entry(PROC),
+                panic_failure("reading processes", error),
             )],
         },
     }
@@ -202,9 +187,9 @@ fn read_agents(
                 || "a job with an unknown id".to_owned(),
                 |j| format!("job {j}"),
             );
-            readings.failures.push((
-                format!("agents[{i}].proc"),
-                Failure::new("no_pid", format!("{job} is running with no pid")),
+            readings.failures.push(FieldFailure::new(
+                fields::entry(i, PROC),
+                ErrorInfo::new("no_pid", format!("{job} is running with no pid")),
             ));
             readings.agents.push(fields);
             continue;
@@ -212,9 +197,9 @@ fn read_agents(
         let info = match source.process(pid) {
             Ok(info) => info,
             Err(error) => {
-                readings.failures.push((
-                    format!("agents[{i}].proc"),
-                    Failure::from_proc(&who(lookup, pid), &error),
+                readings.failures.push(FieldFailure::new(
+                    fields::entry(i, PROC),
+                    proc_failure(&who(lookup, pid), &error),
                 ));
                 readings.agents.push(fields);
                 continue;
@@ -232,9 +217,9 @@ fn read_agents(
                     fields.tree_cpu_ticks = Some(tree_cpu_ticks(table, tree.cpu_ticks, &info));
                     fields.tree_procs = Some(tree.procs);
                 }
-                None => readings.failures.push((
-                    format!("agents[{i}].tree"),
-                    Failure::new(
+                None => readings.failures.push(FieldFailure::new(
+                    fields::entry(i, TREE),
+                    ErrorInfo::new(
                         "not_in_table",
                         format!(
                             "{}: the process is not in the process table read for this snapshot",
@@ -258,26 +243,24 @@ fn read_agents(
         readings.agents.push(fields);
     }
     // Snapshot-wide failures, recorded once and only when a field needed them.
-    let global = |needed: bool, field: &str, pick: fn(&ProcView) -> Option<&Failure>| {
+    let global = |needed: bool, field: &str, pick: fn(&ProcView) -> Option<&ErrorInfo>| {
         if !needed {
             return None;
         }
         let failure = view.and_then(pick).cloned().unwrap_or_else(|| {
-            Failure::new(
+            ErrorInfo::new(
                 "unavailable",
                 "the process view was not read for this snapshot",
             )
         });
-        Some((field.to_owned(), failure))
+        Some(FieldFailure::new(fields::every_entry(field), failure))
     };
     readings
         .failures
-        .extend(global(table_needed, "agents[*].tree", |v| {
-            v.table.as_ref().err()
-        }));
+        .extend(global(table_needed, TREE, |v| v.table.as_ref().err()));
     readings
         .failures
-        .extend(global(boot_needed, "agents[*].proc_age_s", |v| {
+        .extend(global(boot_needed, PROC_AGE_S, |v| {
             v.boot_time.as_ref().err()
         }));
     readings

@@ -2,12 +2,18 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 use vitals_core::export::{MetricFamily, MetricKind, label_value};
-use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
+use vitals_core::{
+    Collect, Fallback, HeaderFields, Section, SectionError, SectionValue, async_trait,
+};
 use vitals_proc::ProcSource;
 
+use crate::fields::{
+    AGENT, CPU_TICKS, EFFORT, JOB_ID, MODEL, PID, PROC_AGE_S, REPO, RSS_BYTES, RUN_ID, RUNTIME_S,
+    START_TICKS, STATE, THREADS, TREE_CPU_TICKS, TREE_PROCS,
+};
 use crate::proc::{self, Lookup, ProcFields};
 use crate::{AgentSource, KEY, ORDER, RunningAgent};
 
@@ -107,8 +113,8 @@ impl AgentsSection {
     }
 }
 
-/// One entry of the output, in contract order.
-#[derive(Debug, Serialize)]
+/// One entry of the output.
+#[derive(Debug)]
 struct AgentEntry {
     agent: Option<String>,
     run_id: Option<i64>,
@@ -151,6 +157,30 @@ impl AgentEntry {
     }
 }
 
+impl Serialize for AgentEntry {
+    /// In contract order, named by [`crate::fields`].
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entry = serializer.serialize_struct("AgentEntry", 16)?;
+        entry.serialize_field(AGENT, &self.agent)?;
+        entry.serialize_field(RUN_ID, &self.run_id)?;
+        entry.serialize_field(JOB_ID, &self.job_id)?;
+        entry.serialize_field(REPO, &self.repo)?;
+        entry.serialize_field(PID, &self.pid)?;
+        entry.serialize_field(RUNTIME_S, &self.runtime_s)?;
+        entry.serialize_field(MODEL, &self.model)?;
+        entry.serialize_field(EFFORT, &self.effort)?;
+        entry.serialize_field(CPU_TICKS, &self.cpu_ticks)?;
+        entry.serialize_field(STATE, &self.state)?;
+        entry.serialize_field(START_TICKS, &self.start_ticks)?;
+        entry.serialize_field(PROC_AGE_S, &self.proc_age_s)?;
+        entry.serialize_field(THREADS, &self.threads)?;
+        entry.serialize_field(RSS_BYTES, &self.rss_bytes)?;
+        entry.serialize_field(TREE_CPU_TICKS, &self.tree_cpu_ticks)?;
+        entry.serialize_field(TREE_PROCS, &self.tree_procs)?;
+        entry.end()
+    }
+}
+
 #[async_trait]
 impl Section for AgentsSection {
     fn key(&self) -> &str {
@@ -165,7 +195,14 @@ impl Section for AgentsSection {
         ORDER
     }
 
-    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+    /// The envelope's `clk_tck`: the process source's (read at
+    /// [`with_proc`](Self::with_proc)), so that a host that hands the
+    /// section a `ProcSource` gets a non-null `clk_tck` without wiring it twice.
+    fn header(&self) -> HeaderFields {
+        HeaderFields::default().with_clk_tck(self.clk_tck)
+    }
+
+    async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError> {
         let rows = self.source.running_agents(cx).await?;
         let mut facts = match &self.proc {
             None => Vec::new(),
@@ -178,8 +215,12 @@ impl Section for AgentsSection {
                     })
                     .collect();
                 let readings = proc::read(cx, source, lookups, self.clk_tck).await;
-                for (field, failure) in &readings.failures {
-                    cx.record_field_failure(field, &failure.kind, &failure.message);
+                for failure in &readings.failures {
+                    cx.record_field_failure(
+                        &failure.field,
+                        &failure.error.kind,
+                        &failure.error.message,
+                    );
                 }
                 readings.agents
             }
@@ -192,7 +233,7 @@ impl Section for AgentsSection {
                 AgentEntry::new(row, runtime_s, facts.next().unwrap_or_default())
             })
             .collect();
-        Ok(serde_json::to_value(entries)?)
+        SectionValue::from_serialize(&entries)
     }
 
     fn metrics(&self, value: &Value, out: &mut Vec<MetricFamily>) {
@@ -219,7 +260,7 @@ impl Section for AgentsSection {
         // (JSON field, family)
         let mut plain = [
             (
-                "cpu_ticks",
+                CPU_TICKS,
                 family(
                     "vitals_agent_cpu_ticks",
                     "CPU time (user + system) of the agent process itself, in clock ticks.",
@@ -228,7 +269,7 @@ impl Section for AgentsSection {
                 ),
             ),
             (
-                "runtime_s",
+                RUNTIME_S,
                 family(
                     "vitals_agent_runtime",
                     "Time since the agent's job started.",
@@ -237,7 +278,7 @@ impl Section for AgentsSection {
                 ),
             ),
             (
-                "rss_bytes",
+                RSS_BYTES,
                 family(
                     "vitals_agent_rss",
                     "Resident set size of the agent process.",
@@ -246,7 +287,7 @@ impl Section for AgentsSection {
                 ),
             ),
             (
-                "threads",
+                THREADS,
                 family(
                     "vitals_agent_threads",
                     "Threads of the agent process.",
@@ -255,7 +296,7 @@ impl Section for AgentsSection {
                 ),
             ),
             (
-                "tree_cpu_ticks",
+                TREE_CPU_TICKS,
                 family(
                     "vitals_agent_tree_cpu_ticks",
                     "CPU time of the agent process and its live descendants, in clock ticks (drops when a child exits).",
@@ -264,7 +305,7 @@ impl Section for AgentsSection {
                 ),
             ),
             (
-                "tree_procs",
+                TREE_PROCS,
                 family(
                     "vitals_agent_tree_procs",
                     "Processes in the agent's process tree, itself included.",
@@ -273,7 +314,7 @@ impl Section for AgentsSection {
                 ),
             ),
             (
-                "proc_age_s",
+                PROC_AGE_S,
                 family(
                     "vitals_agent_proc_age",
                     "Time since the agent process started.",
@@ -284,15 +325,15 @@ impl Section for AgentsSection {
         ];
         let ticks_per_second = self.clk_tck.filter(|t| *t > 0);
         for entry in value.as_array().into_iter().flatten() {
-            let labels = ["agent", "job_id", "run_id", "pid"]
-                .map(|name| (name, label_value(entry.get(name))));
-            if let Some(letter) = entry.get("state").and_then(Value::as_str) {
+            let labels =
+                [AGENT, JOB_ID, RUN_ID, PID].map(|name| (name, label_value(entry.get(name))));
+            if let Some(letter) = entry.get(STATE).and_then(Value::as_str) {
                 let mut with_state = labels.to_vec();
-                with_state.push(("state", letter.to_owned()));
+                with_state.push((STATE, letter.to_owned()));
                 state.push(with_state, 1.0);
             }
             if let (Some(ticks), Some(per_second)) = (
-                entry.get("cpu_ticks").and_then(Value::as_f64),
+                entry.get(CPU_TICKS).and_then(Value::as_f64),
                 ticks_per_second,
             ) {
                 cpu_seconds.push(labels.clone(), ticks / per_second as f64);

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use vitals_agents::fake::FakeAgentSource;
 use vitals_agents::{AgentSource, AgentsSection, KEY, ORDER, RunningAgent};
 use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::testing::OrderedJson;
 use vitals_core::{Assembler, Clock, FixedClock, Resources, Section};
 use vitals_proc::fake::{FakeProc, simple_process};
 use vitals_proc::{ProcError, ProcSource, ProcessInfo, ProcessTable};
@@ -127,7 +128,12 @@ async fn live_agents_with_every_field_in_contract_order() {
     let proc = FakeProc::new()
         .with_process(process(100, 50))
         .with_process(process(200, 7));
-    let (value, meta) = snapshot(vec![agent(1, Some(100)), agent(2, Some(200))], proc).await;
+    let section = AgentsSection::new(Arc::new(FakeAgentSource::new(vec![
+        agent(1, Some(100)),
+        agent(2, Some(200)),
+    ])))
+    .with_proc(Arc::new(proc));
+    let (value, meta) = run(section.clone(), FixedClock::at(now())).await;
     assert_eq!(
         value,
         json!([
@@ -136,12 +142,10 @@ async fn live_agents_with_every_field_in_contract_order() {
         ])
     );
     assert_eq!(meta["status"], "ok");
-    let keys: Vec<&str> = value[0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let assembler = Assembler::builder().section(section).build().unwrap();
+    let doc = OrderedJson::parse(assembler.build().await.to_json()).unwrap();
+    let keys = doc[KEY][0].keys();
+    assert_eq!(keys, vitals_agents::fields::ALL);
     assert_eq!(
         keys,
         [
@@ -605,6 +609,19 @@ async fn a_panicking_proc_source_nulls_process_fields_and_keeps_the_agents() {
 }
 
 #[tokio::test]
+async fn the_envelope_takes_clk_tck_from_the_sections_process_source() {
+    let with = AgentsSection::new(Arc::new(FakeAgentSource::new(Vec::new())))
+        .with_proc(Arc::new(FakeProc::new().with_clk_tck(Some(250))));
+    let without = AgentsSection::new(Arc::new(FakeAgentSource::new(Vec::new())));
+    let clk_tck = |section| async move {
+        let assembler = Assembler::builder().section(section).build().unwrap();
+        assembler.build().await.body()["clk_tck"].clone()
+    };
+    assert_eq!(clk_tck(with).await, json!(250));
+    assert_eq!(clk_tck(without).await, Value::Null);
+}
+
+#[tokio::test]
 async fn without_a_proc_source_every_process_field_is_null_and_nothing_is_recorded() {
     let section = AgentsSection::new(Arc::new(FakeAgentSource::new(vec![
         agent(1, Some(100)),
@@ -788,13 +805,16 @@ async fn factory_needs_an_agent_source_and_uses_a_proc_source_when_present() {
     assert_eq!((without.key(), without.order()), (KEY, ORDER));
     let cx = vitals_core::Collect::standalone(Some(now()), std::time::Duration::from_secs(1));
     assert_eq!(
-        without.collect(&cx).await.unwrap()[0]["cpu_ticks"],
+        without.collect(&cx).await.unwrap().to_value()[0]["cpu_ticks"],
         Value::Null
     );
 
     let with = vitals_agents::factory(&Resources::new().with(source).with(proc)).unwrap();
     let cx = vitals_core::Collect::standalone(Some(now()), std::time::Duration::from_secs(1));
-    assert_eq!(with.collect(&cx).await.unwrap()[0]["cpu_ticks"], 50);
+    assert_eq!(
+        with.collect(&cx).await.unwrap().to_value()[0]["cpu_ticks"],
+        50
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde::Serialize;
 use vitals::proc::ProcSource;
 use vitals::proc::fake::FakeProc;
 use vitals::sqlite::{SqliteError, SqliteStore};
@@ -73,13 +73,17 @@ pub(crate) enum BenchError {
         status: &'static str,
     },
 
+    /// The report could not be serialized.
+    #[error("cannot serialize the report")]
+    Json(#[source] serde_json::Error),
+
     /// Writing the report failed.
     #[error("cannot write to stdout")]
     Stdout(#[source] std::io::Error),
 }
 
-/// Median, 95th percentile and maximum of one series.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Median, 95th percentile and maximum of one series (in JSON in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 struct Summary {
     p50_ms: f64,
     p95_ms: f64,
@@ -109,10 +113,14 @@ impl Summary {
             max_ms: ms.last().copied().unwrap_or(0.0),
         }
     }
+}
 
-    fn json(&self) -> serde_json::Value {
-        json!({ "p50_ms": self.p50_ms, "p95_ms": self.p95_ms, "max_ms": self.max_ms })
-    }
+/// The `--json` report, keys in this order.
+#[derive(Debug, Serialize)]
+struct Report {
+    warm: Summary,
+    cold: Summary,
+    floor: Summary,
 }
 
 fn assembler(store: &SqliteStore) -> Result<Assembler, BenchError> {
@@ -186,7 +194,8 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BenchError> {
     );
     let mut out = std::io::stdout().lock();
     if args.json {
-        let report = json!({ "warm": warm.json(), "cold": cold.json(), "floor": floor.json() });
+        let report =
+            serde_json::to_string(&Report { warm, cold, floor }).map_err(BenchError::Json)?;
         writeln!(out, "{report}").map_err(BenchError::Stdout)?;
     } else {
         let mut text = format!(
@@ -238,9 +247,15 @@ mod tests {
     #[test]
     fn the_json_report_has_the_documented_keys() {
         let s = Summary::of(&ms(&[1, 2]));
-        let v = s.json();
-        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["p50_ms", "p95_ms", "max_ms"]);
+        let report = serde_json::to_string(&Report {
+            warm: s,
+            cold: s,
+            floor: s,
+        })
+        .unwrap();
+        let doc = vitals::core::testing::OrderedJson::parse(&report).unwrap();
+        assert_eq!(doc.keys(), ["warm", "cold", "floor"]);
+        assert_eq!(doc["warm"].keys(), ["p50_ms", "p95_ms", "max_ms"]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

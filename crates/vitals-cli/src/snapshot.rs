@@ -79,7 +79,7 @@ fn warnings(snapshot: &Snapshot) -> Vec<String> {
         for field in &report.fields {
             lines.push(format!(
                 "warning: section {key}: field {} {status} ({}): {}",
-                field.field, field.kind, field.message
+                field.field, field.error.kind, field.error.message
             ));
         }
     }

@@ -38,18 +38,16 @@ pub(crate) struct StackConfig {
 
 /// The assembler over every built-in section ([`vitals::BUILTIN`]): the
 /// read-only store as the stage, queue, agent and cost source, and
-/// `LinuxProc` at `proc_root` for process facts and `clk_tck`.
+/// `LinuxProc` at `proc_root` for process facts (the agents section also
+/// puts its `clk_tck` in the envelope).
 ///
 /// There is no worker probe: the CLI runs beside the orchestrator, not in it,
 /// so the queue's `breaker`, `max_concurrency` and `poll_interval` are null.
 pub(crate) fn assembler(config: &StackConfig) -> Result<Assembler, CliError> {
     let store = SqliteStore::open(&config.db);
     let proc: Arc<dyn ProcSource> = Arc::new(LinuxProc::with_root(&config.proc_root));
-    let resources = store
-        .resources()
-        .with::<Arc<dyn ProcSource>>(Arc::clone(&proc));
+    let resources = store.resources().with::<Arc<dyn ProcSource>>(proc);
     let mut builder = Assembler::builder()
-        .clk_tck(move || proc.clk_tck())
         .kill_switch(KillSwitch::new(config.enabled))
         .descriptors(vitals::BUILTIN.iter(), &resources);
     if let Some(deadline) = config.section_timeout {

@@ -11,13 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
-use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use crate::error::SectionError;
+use crate::error::{ErrorInfo, FieldFailure, SectionError};
 
 static NEXT_SNAPSHOT: AtomicU64 = AtomicU64::new(1);
 
@@ -39,17 +37,6 @@ impl SnapshotCx {
             cancel: CancellationToken::new(),
         })
     }
-}
-
-/// A field of a section that fell back to its default in one snapshot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldFailure {
-    /// The field's name inside its section (for example `breaker`).
-    pub field: String,
-    /// The error's short kind, or `panic`.
-    pub kind: String,
-    /// The error's message.
-    pub message: String,
 }
 
 /// The context handed to [`Section::collect`](crate::Section::collect) and on to sources.
@@ -164,36 +151,48 @@ impl Collect {
         &self.snapshot.scratch
     }
 
-    /// The field guard: runs `fut` and serializes its output; on an error, a
-    /// panic or a value that does not serialize, logs a warning, records the
-    /// failure for the meta section (the section becomes `degraded`) and
-    /// returns `null`. The other fields of the section are unaffected.
-    pub async fn field<T, F>(&self, name: &str, fut: F) -> Value
+    /// The field guard: runs `fut`; on an error or a panic, logs a warning,
+    /// records the failure for the meta section (the section becomes
+    /// `degraded`) and returns `None` (the field is `null`). The other fields
+    /// of the section are unaffected.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use vitals_core::{Collect, SectionError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let cx = Collect::standalone(None, Duration::from_secs(1));
+    /// let depth = cx.field("depth", async { Ok::<_, SectionError>(4) }).await;
+    /// let breaker = cx
+    ///     .field("breaker", async { Err::<u8, _>(SectionError::msg("io", "probe gone")) })
+    ///     .await;
+    /// assert_eq!((depth, breaker), (Some(4), None));
+    /// # }
+    /// ```
+    pub async fn field<T, F>(&self, name: &str, fut: F) -> Option<T>
     where
-        T: Serialize,
-        F: Future<Output = Result<T, SectionError>>,
-    {
-        self.field_or(name, Value::Null, fut).await
-    }
-
-    /// Like [`field`](Self::field), with `default` instead of `null` on failure.
-    pub async fn field_or<T, F>(&self, name: &str, default: Value, fut: F) -> Value
-    where
-        T: Serialize,
         F: Future<Output = Result<T, SectionError>>,
     {
         let outcome = match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(Ok(value)) => serde_json::to_value(value).map_err(SectionError::from),
-            Ok(Err(error)) => Err(error),
+            Ok(outcome) => outcome,
             Err(payload) => Err(SectionError::msg("panic", panic_message(&*payload))),
         };
         match outcome {
-            Ok(value) => value,
+            Ok(value) => Some(value),
             Err(error) => {
                 self.record_field_failure(name, error.kind(), &error.message());
-                default
+                None
             }
         }
+    }
+
+    /// Like [`field`](Self::field), with `default` instead of `None` on failure
+    /// (for example `[]` for a list).
+    pub async fn field_or<T, F>(&self, name: &str, default: T, fut: F) -> T
+    where
+        F: Future<Output = Result<T, SectionError>>,
+    {
+        self.field(name, fut).await.unwrap_or(default)
     }
 
     /// Records that `field` fell back, without running anything through the
@@ -203,11 +202,7 @@ impl Collect {
         self.fields
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(FieldFailure {
-                field: field.to_owned(),
-                kind: kind.to_owned(),
-                message: message.to_owned(),
-            });
+            .push(FieldFailure::new(field, ErrorInfo::new(kind, message)));
     }
 
     pub(crate) fn take_field_failures(&self) -> Vec<FieldFailure> {
@@ -360,22 +355,22 @@ mod tests {
             })
             .await;
         let panicked = cx
-            .field_or("c", Value::Array(vec![]), async {
+            .field_or("c", vec![9_u8], async {
                 if cx.snapshot_id() > 0 {
                     panic!("field exploded");
                 }
-                Ok::<u8, SectionError>(0)
+                Ok::<Vec<u8>, SectionError>(Vec::new())
             })
             .await;
-        assert_eq!(ok, Value::from(1));
-        assert_eq!(err, Value::Null);
-        assert_eq!(panicked, Value::Array(vec![]));
+        assert_eq!(ok, Some(1));
+        assert_eq!(err, None);
+        assert_eq!(panicked, [9]);
         let failures = cx.take_field_failures();
         assert_eq!(failures.len(), 2);
         assert_eq!(failures[0].field, "b");
-        assert_eq!(failures[0].kind, "boom");
-        assert_eq!(failures[1].kind, "panic");
-        assert_eq!(failures[1].message, "field exploded");
+        assert_eq!(failures[0].error.kind, "boom");
+        assert_eq!(failures[1].error.kind, "panic");
+        assert_eq!(failures[1].error.message, "field exploded");
     }
 
     #[test]

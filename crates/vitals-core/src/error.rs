@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 
+use serde::Serialize;
+
 /// A typed error of a source crate that knows its own short kind.
 ///
 /// Source crates (`vitals-sqlite`, `vitals-proc`, ...) implement this for their
@@ -113,6 +115,84 @@ impl From<serde_json::Error> for SectionError {
     }
 }
 
+/// The kind and message of a failure: the one cloneable record of "what went wrong".
+///
+/// The meta section reports a failed section with it, and a degraded field
+/// as a [`FieldFailure`] (this plus the field's name). Unlike
+/// [`SectionError`], it is `Clone`, which makes it the recipe a fake source
+/// stores to fail the same way on every call (see
+/// [`Canned`](crate::fake::Canned)):
+///
+/// ```
+/// use vitals_core::{ErrorInfo, SectionError};
+///
+/// let recipe = ErrorInfo::new("io", "disk gone");
+/// for _ in 0..2 {
+///     let error: SectionError = recipe.to_error();
+///     assert_eq!((error.kind(), error.message().as_str()), ("io", "disk gone"));
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ErrorInfo {
+    /// Short machine-readable kind (`snake_case`).
+    pub kind: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl ErrorInfo {
+    /// A failure of the given kind with the given message.
+    #[must_use]
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A fresh [`SectionError`] of this kind with this message (and no deeper cause).
+    #[must_use]
+    pub fn to_error(&self) -> SectionError {
+        SectionError::msg(self.kind.clone(), self.message.clone())
+    }
+}
+
+impl From<&SectionError> for ErrorInfo {
+    /// The error's kind, and its message with every cause (see [`SectionError::message`]).
+    fn from(error: &SectionError) -> Self {
+        Self::new(error.kind(), error.message())
+    }
+}
+
+impl fmt::Display for ErrorInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// A field of a section that fell back to its default in one snapshot: the
+/// field's name and why. In JSON: `{"field": ..., "kind": ..., "message": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct FieldFailure {
+    /// The field's name inside its section (for example `breaker`, or
+    /// `agents[2].proc` for one entry of an array).
+    pub field: String,
+    /// Why it fell back.
+    #[serde(flatten)]
+    pub error: ErrorInfo,
+}
+
+impl FieldFailure {
+    /// The failure of `field` with `error`.
+    #[must_use]
+    pub fn new(field: impl Into<String>, error: ErrorInfo) -> Self {
+        Self {
+            field: field.into(),
+            error,
+        }
+    }
+}
+
 /// Why [`AssemblerBuilder::build`](crate::AssemblerBuilder::build) refused a section set.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -157,6 +237,15 @@ mod tests {
         assert_eq!(err.message(), "disk on fire: smoke");
         assert!(err.source().is_some());
         assert_eq!(err.to_string(), "fire: disk on fire");
+    }
+
+    #[test]
+    fn field_failures_serialize_flat() {
+        let failure = FieldFailure::new("breaker", ErrorInfo::new("io", "gone"));
+        assert_eq!(
+            serde_json::to_string(&failure).unwrap(),
+            r#"{"field":"breaker","kind":"io","message":"gone"}"#
+        );
     }
 
     #[test]

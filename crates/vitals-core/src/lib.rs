@@ -10,8 +10,8 @@
 //! happened.
 //!
 //! ```
-//! use serde_json::{json, Value};
-//! use vitals_core::{async_trait, Assembler, Collect, Fallback, Section, SectionError};
+//! use serde_json::json;
+//! use vitals_core::{async_trait, Assembler, Collect, Fallback, Section, SectionError, SectionValue};
 //!
 //! #[derive(Debug)]
 //! struct Uptime;
@@ -20,8 +20,8 @@
 //! impl Section for Uptime {
 //!     fn key(&self) -> &str { "uptime" }
 //!     fn fallback(&self) -> Fallback { Fallback::Null }
-//!     async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
-//!         Ok(json!({ "seconds": 42 }))
+//!     async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
+//!         Ok(json!({ "seconds": 42 }).into())
 //!     }
 //! }
 //!
@@ -32,7 +32,7 @@
 //! impl Section for Broken {
 //!     fn key(&self) -> &str { "broken" }
 //!     fn fallback(&self) -> Fallback { Fallback::EmptyArray }
-//!     async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
+//!     async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
 //!         Err(SectionError::msg("unavailable", "the source is down"))
 //!     }
 //! }
@@ -50,32 +50,41 @@
 //! ```
 //!
 //! The pieces:
-//! * [`Section`]: one key, its fallback and how to collect it;
+//! * [`Section`]: one key, its fallback and how to collect it, into a
+//!   [`SectionValue`] (JSON text that keeps the section's key order);
 //! * [`Collect`]: the per-snapshot context (clock instant, shared [`Scratch`],
 //!   deadline, and the field guard [`Collect::field`]);
 //! * [`Assembler`] and [`AssemblerBuilder`]: composition by hand or from the
 //!   [registry](register_section), isolation, coalescing, the [`KillSwitch`];
-//! * [`shape`]: the contract shape check behind "additive needs no version bump";
-//! * [`export`]: a neutral metric model that exposition formats encode.
+//! * [`export`]: a neutral metric model that exposition formats encode;
+//! * [`fake::Canned`]: the stored answer every fake source is built from;
+//! * `testing` (feature `test-support`): golden-file helpers and the
+//!   contract shape check behind "additive needs no version bump".
 
 mod assembler;
 mod clock;
 mod context;
 mod error;
 pub mod export;
+pub mod fake;
+mod kill_switch;
 mod registry;
 mod section;
-pub mod shape;
+#[cfg(feature = "test-support")]
+pub mod testing;
+mod value;
 
 pub use assembler::{
-    Assembler, AssemblerBuilder, DEFAULT_DEADLINE, ErrorInfo, KillSwitch, META_KEY, RESERVED_KEYS,
-    SCHEMA_VERSION, SectionReport, SectionStatus, Snapshot,
+    Assembler, AssemblerBuilder, DEFAULT_DEADLINE, META_KEY, RESERVED_KEYS, SCHEMA_VERSION,
+    SectionReport, SectionStatus, Snapshot,
 };
 pub use clock::{Clock, FixedClock, SystemClock, format_generated_at};
-pub use context::{Collect, FieldFailure, Scratch, panic_message};
-pub use error::{BuildError, SectionError, SourceError, error_chain};
+pub use context::{Collect, Scratch, panic_message};
+pub use error::{BuildError, ErrorInfo, FieldFailure, SectionError, SourceError, error_chain};
+pub use kill_switch::KillSwitch;
 pub use registry::{Resources, SectionDescriptor, SectionFactory, registered};
-pub use section::{Fallback, Section};
+pub use section::{Fallback, HeaderFields, Section};
+pub use value::SectionValue;
 
 /// Re-exported so that sections can be written without naming `async-trait` themselves.
 pub use async_trait::async_trait;

@@ -121,13 +121,12 @@ pub fn registered() -> Vec<&'static SectionDescriptor> {
 /// ```
 /// use std::sync::Arc;
 /// use vitals_core::{register_section, Resources, Section};
-/// # use vitals_core::{async_trait, Collect, Fallback, SectionError};
-/// # use serde_json::Value;
+/// # use vitals_core::{async_trait, Collect, Fallback, SectionError, SectionValue};
 /// # #[derive(Debug)] struct Disk(String);
 /// # #[async_trait] impl Section for Disk {
 /// #     fn key(&self) -> &str { "disk" }
 /// #     fn fallback(&self) -> Fallback { Fallback::Null }
-/// #     async fn collect(&self, _: &Collect) -> Result<Value, SectionError> { Ok(Value::Null) }
+/// #     async fn collect(&self, _: &Collect) -> Result<SectionValue, SectionError> { Ok(SectionValue::null()) }
 /// # }
 ///
 /// /// The path whose disk we watch, handed over as a resource.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::context::Collect;
 use crate::error::SectionError;
 use crate::export::MetricFamily;
+use crate::value::SectionValue;
 
 /// The value a section takes when it fails, as the contract says for that key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +36,29 @@ impl Fallback {
     }
 }
 
+/// Envelope header fields a section can supply (see [`Section::header`]).
+///
+/// The envelope opens with `schema_version`, `generated_at` and `clk_tck`.
+/// The first two belong to the assembler; `clk_tck` (the kernel's clock
+/// ticks per second, the unit of every `*_ticks` field) belongs to whichever
+/// section reads process facts, so that a host wires it once, with that
+/// section's source, and never gets `"clk_tck": null` next to CPU ticks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeaderFields {
+    /// Clock ticks per second, when this section knows them.
+    pub clk_tck: Option<u64>,
+}
+
+impl HeaderFields {
+    /// Header fields with `clk_tck` set to `ticks` (or unknown for `None`).
+    #[must_use]
+    pub fn with_clk_tck(mut self, ticks: Option<u64>) -> Self {
+        self.clk_tck = ticks;
+        self
+    }
+}
+
 /// One key of the snapshot: what it is called, what it falls back to, how to collect it.
 ///
 /// A section is the unit of isolation. The [`Assembler`](crate::Assembler)
@@ -51,27 +75,35 @@ impl Fallback {
 ///
 /// ```
 /// use std::time::Duration;
-/// use vitals_core::{async_trait, Assembler, Collect, Fallback, Section, SectionError};
-/// use serde_json::{json, Value};
+/// use serde::Serialize;
+/// use serde_json::json;
+/// use vitals_core::{
+///     async_trait, Assembler, Collect, Fallback, Section, SectionError, SectionValue,
+/// };
 ///
 /// /// Reports how many widgets the service holds.
 /// #[derive(Debug)]
 /// struct Widgets(u64);
+///
+/// /// The section's output: serde writes the fields in this order.
+/// #[derive(Serialize)]
+/// struct WidgetsOut { count: u64, largest: Option<u64> }
 ///
 /// #[async_trait]
 /// impl Section for Widgets {
 ///     fn key(&self) -> &str { "widgets" }
 ///     fn fallback(&self) -> Fallback { Fallback::Null }
 ///     fn deadline(&self) -> Option<Duration> { Some(Duration::from_millis(200)) }
-///     async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
-///         Ok(json!({ "count": self.0 }))
+///     async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
+///         SectionValue::from_serialize(&WidgetsOut { count: self.0, largest: None })
 ///     }
 /// }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let assembler = Assembler::builder().section(Widgets(3)).build().unwrap();
 /// let snapshot = assembler.build().await;
-/// assert_eq!(snapshot.body()["widgets"], json!({ "count": 3 }));
+/// assert_eq!(snapshot.body()["widgets"], json!({ "count": 3, "largest": null }));
+/// assert!(snapshot.to_json().contains(r#""widgets":{"count":3,"largest":null}"#));
 /// # }
 /// ```
 #[async_trait]
@@ -95,15 +127,28 @@ pub trait Section: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Envelope header fields this section supplies (default: none). Read
+    /// once per snapshot; for each field the first section, in output
+    /// order, that knows it wins, unless the builder set the field itself
+    /// (see [`AssemblerBuilder::clk_tck`](crate::AssemblerBuilder::clk_tck)).
+    /// A panic here is logged and read as "nothing known".
+    fn header(&self) -> HeaderFields {
+        HeaderFields::default()
+    }
+
     /// Collects the section's value for one snapshot.
+    ///
+    /// Serialize a typed value with [`SectionValue::from_serialize`] (its
+    /// key order is the order in the output), or convert a
+    /// [`serde_json::Value`] with `.into()` when order does not matter.
     ///
     /// # Errors
     ///
     /// Any [`SectionError`]; the assembler then uses the fallback value and
     /// records the error's kind and message in the meta section.
-    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError>;
+    async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError>;
 
-    /// Maps this section's value (as it appears in a snapshot) to metric
+    /// Maps this section's value (as it appears in a snapshot, parsed) to metric
     /// families for the OpenMetrics text format. The default maps nothing:
     /// a section without a mapping is simply absent from that format.
     fn metrics(&self, value: &Value, out: &mut Vec<MetricFamily>) {
@@ -127,7 +172,10 @@ macro_rules! forward_section {
             fn deadline(&self) -> Option<Duration> {
                 (**self).deadline()
             }
-            async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+            fn header(&self) -> HeaderFields {
+                (**self).header()
+            }
+            async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError> {
                 (**self).collect(cx).await
             }
             fn metrics(&self, value: &Value, out: &mut Vec<MetricFamily>) {

@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
+use vitals_core::testing::{OrderedJson, SnapshotExt};
 use vitals_core::{
     Assembler, AssemblerBuilder, BuildError, Clock, Collect, ErrorInfo, Fallback, FixedClock,
-    KillSwitch, Resources, Section, SectionError, SectionStatus, async_trait, register_section,
+    HeaderFields, KillSwitch, Resources, Section, SectionError, SectionStatus, SectionValue,
+    async_trait, register_section,
 };
 
 /// A section whose behaviour is a closure over the context.
@@ -85,9 +87,9 @@ impl Section for Fake {
     fn deadline(&self) -> Option<Duration> {
         self.deadline
     }
-    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+    async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        (self.run)(cx.clone()).await
+        (self.run)(cx.clone()).await.map(SectionValue::from)
     }
 }
 
@@ -296,12 +298,12 @@ async fn a_blocked_thread_times_out_then_reports_busy_until_it_ends() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     // Once the stuck run really ends, the section runs again.
+    assert_eq!(a.in_flight(), ["stuck"]);
     release.send(()).unwrap();
     release.send(()).unwrap();
-    while finished.load(Ordering::SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    a.settled().await;
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+    assert!(a.in_flight().is_empty());
     let third = a.build().await;
     assert_eq!(third.report("stuck").unwrap().status, SectionStatus::Ok);
     assert_eq!(third.body()["stuck"], "done");
@@ -396,9 +398,9 @@ async fn keys_come_in_header_then_order_then_name_order() {
         .unwrap();
     assert_eq!(a.keys(), ["omega", "zeta", "alpha", "beta"]);
     let snap = a.build().await;
-    let keys: Vec<_> = snap.body().as_object().unwrap().keys().cloned().collect();
+    let doc = OrderedJson::parse(snap.to_json()).unwrap();
     assert_eq!(
-        keys,
+        doc.keys(),
         [
             "schema_version",
             "generated_at",
@@ -410,13 +412,10 @@ async fn keys_come_in_header_then_order_then_name_order() {
             "collector"
         ]
     );
-    let meta: Vec<_> = snap.body()["collector"]["sections"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .cloned()
-        .collect();
-    assert_eq!(meta, ["omega", "zeta", "alpha", "beta"]);
+    assert_eq!(
+        doc["collector"]["sections"].keys(),
+        ["omega", "zeta", "alpha", "beta"]
+    );
 }
 
 #[test]
@@ -569,9 +568,55 @@ impl Section for BadHooks {
     fn deadline(&self) -> Option<Duration> {
         panic!("no deadline")
     }
-    async fn collect(&self, _cx: &Collect) -> Result<Value, SectionError> {
+    fn header(&self) -> HeaderFields {
+        panic!("no header")
+    }
+    async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
         Err(SectionError::msg("x", "failed"))
     }
+}
+
+/// A section that knows the clock tick rate, as the agents section does.
+#[derive(Debug)]
+struct Ticks(&'static str, Option<u64>);
+
+#[async_trait]
+impl Section for Ticks {
+    fn key(&self) -> &str {
+        self.0
+    }
+    fn fallback(&self) -> Fallback {
+        Fallback::Null
+    }
+    fn header(&self) -> HeaderFields {
+        HeaderFields::default().with_clk_tck(self.1)
+    }
+    async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
+        Ok(SectionValue::null())
+    }
+}
+
+#[tokio::test]
+async fn clk_tck_comes_from_the_first_section_that_knows_it() {
+    let clk_tck = |builder: AssemblerBuilder| async move {
+        builder.build().unwrap().build().await.body()["clk_tck"].clone()
+    };
+    let sections = || {
+        Assembler::builder()
+            .section_at(1, Ticks("a", None))
+            .section(BadHooks)
+            .section(Ticks("c", Some(250)))
+            .section(Ticks("d", Some(100)))
+    };
+    assert_eq!(clk_tck(sections()).await, json!(250));
+    // The builder's own provider wins over the sections.
+    assert_eq!(clk_tck(sections().clk_tck(|| Some(64))).await, json!(64));
+    assert_eq!(clk_tck(sections().clk_tck(|| None)).await, Value::Null);
+    // Nobody knows: null.
+    assert_eq!(
+        clk_tck(Assembler::builder().section(Ticks("a", None))).await,
+        Value::Null
+    );
 }
 
 #[tokio::test]

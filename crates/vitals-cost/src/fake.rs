@@ -13,22 +13,17 @@
 //! # let _ = source;
 //! ```
 
-use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
+use vitals_core::fake::Canned;
+use vitals_core::{Collect, SectionError, async_trait};
 
 use crate::{CostSource, CostTotals, RunningCost};
-
-/// The stored answer of one method: a fresh [`SectionError`] is built from
-/// the stored [`ErrorInfo`] on each call.
-fn answer<T: Clone>(answer: &Result<T, ErrorInfo>) -> Result<T, SectionError> {
-    answer.clone().map_err(|failure| failure.to_error())
-}
 
 /// An in-memory [`CostSource`]: no running job and an empty run table
 /// (zero totals) until told otherwise; each method can fail on its own.
 #[derive(Debug, Clone)]
 pub struct FakeCostSource {
-    running: Result<Vec<RunningCost>, ErrorInfo>,
-    totals: Result<CostTotals, ErrorInfo>,
+    running: Canned<Vec<RunningCost>>,
+    totals: Canned<CostTotals>,
 }
 
 impl Default for FakeCostSource {
@@ -42,8 +37,8 @@ impl FakeCostSource {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            running: Ok(Vec::new()),
-            totals: Ok(CostTotals::default()),
+            running: Canned::new(Vec::new()),
+            totals: Canned::new(CostTotals::default()),
         }
     }
 
@@ -51,17 +46,17 @@ impl FakeCostSource {
     /// source is down).
     #[must_use]
     pub fn failing(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        let failure = ErrorInfo::new(kind, message);
+        let (kind, message) = (kind.into(), message.into());
         Self {
-            running: Err(failure.clone()),
-            totals: Err(failure),
+            running: Canned::failing(kind.clone(), message.clone()),
+            totals: Canned::failing(kind, message),
         }
     }
 
     /// [`CostSource::running_costs`] answers `rows`, as given.
     #[must_use]
     pub fn with_running(mut self, rows: Vec<RunningCost>) -> Self {
-        self.running = Ok(rows);
+        self.running = Canned::new(rows);
         self
     }
 
@@ -72,14 +67,14 @@ impl FakeCostSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.running = Err(ErrorInfo::new(kind, message));
+        self.running = Canned::failing(kind, message);
         self
     }
 
     /// [`CostSource::totals`] answers `totals`.
     #[must_use]
     pub fn with_totals(mut self, totals: CostTotals) -> Self {
-        self.totals = Ok(totals);
+        self.totals = Canned::new(totals);
         self
     }
 
@@ -90,7 +85,7 @@ impl FakeCostSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.totals = Err(ErrorInfo::new(kind, message));
+        self.totals = Canned::failing(kind, message);
         self
     }
 }
@@ -98,10 +93,10 @@ impl FakeCostSource {
 #[async_trait]
 impl CostSource for FakeCostSource {
     async fn running_costs(&self, _cx: &Collect) -> Result<Vec<RunningCost>, SectionError> {
-        answer(&self.running)
+        self.running.answer()
     }
 
     async fn totals(&self, _cx: &Collect) -> Result<CostTotals, SectionError> {
-        answer(&self.totals)
+        self.totals.answer()
     }
 }

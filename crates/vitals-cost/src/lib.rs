@@ -50,6 +50,7 @@ use std::sync::Arc;
 use vitals_core::{Collect, Resources, Section, SectionError, async_trait};
 
 pub mod fake;
+pub mod fields;
 mod section;
 
 pub use section::CostSection;

@@ -2,10 +2,15 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 use vitals_core::export::{MetricFamily, MetricKind, label_value};
-use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
+use vitals_core::{Collect, Fallback, Section, SectionError, SectionValue, async_trait};
+
+use crate::fields::{
+    AGENT, AGGREGATE, CACHE_CREATION_TOKENS, CACHE_READ_TOKENS, COST_USD, INPUT_TOKENS, JOB_ID,
+    OUTPUT_TOKENS, RUN_ID, RUNNING, RUNS,
+};
 
 use crate::{CostSource, CostTotals, KEY, ORDER, RunningCost};
 
@@ -44,63 +49,60 @@ impl CostSection {
     }
 }
 
-/// The output object, in contract order.
-#[derive(Debug, Serialize)]
+/// The output object; `aggregate` is `None` (`null`) when it fell back.
+#[derive(Debug)]
 struct CostOut {
-    running: Value,
-    aggregate: Value,
+    running: Vec<RunningCost>,
+    aggregate: Option<CostTotals>,
 }
 
-/// One entry of `running`, in contract order.
-#[derive(Debug, Serialize)]
-struct RunningOut {
-    run_id: Option<i64>,
-    job_id: Option<i64>,
-    agent: Option<String>,
-    cost_usd: Option<f64>,
-    input_tokens: Option<i64>,
-    output_tokens: Option<i64>,
-    cache_read_tokens: Option<i64>,
-    cache_creation_tokens: Option<i64>,
-}
-
-impl From<RunningCost> for RunningOut {
-    fn from(row: RunningCost) -> Self {
-        Self {
-            run_id: row.run_id,
-            job_id: row.job_id,
-            agent: row.agent,
-            cost_usd: row.cost_usd,
-            input_tokens: row.input_tokens,
-            output_tokens: row.output_tokens,
-            cache_read_tokens: row.cache_read_tokens,
-            cache_creation_tokens: row.cache_creation_tokens,
-        }
+impl Serialize for CostOut {
+    /// In contract order, named by [`crate::fields`].
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("CostOut", 2)?;
+        let running: Vec<RunningOut<'_>> = self.running.iter().map(RunningOut).collect();
+        out.serialize_field(RUNNING, &running)?;
+        out.serialize_field(AGGREGATE, &self.aggregate.map(AggregateOut))?;
+        out.end()
     }
 }
 
-/// `aggregate`, in contract order. `cost_usd` is an `f64`, so it is
-/// serialized as a JSON float (`0.0`), never as an integer.
-#[derive(Debug, Serialize)]
-struct AggregateOut {
-    runs: i64,
-    cost_usd: f64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cache_read_tokens: i64,
-    cache_creation_tokens: i64,
+/// One entry of `running`.
+#[derive(Debug)]
+struct RunningOut<'a>(&'a RunningCost);
+
+impl Serialize for RunningOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = self.0;
+        let mut out = serializer.serialize_struct("RunningOut", 8)?;
+        out.serialize_field(RUN_ID, &row.run_id)?;
+        out.serialize_field(JOB_ID, &row.job_id)?;
+        out.serialize_field(AGENT, &row.agent)?;
+        out.serialize_field(COST_USD, &row.cost_usd)?;
+        out.serialize_field(INPUT_TOKENS, &row.input_tokens)?;
+        out.serialize_field(OUTPUT_TOKENS, &row.output_tokens)?;
+        out.serialize_field(CACHE_READ_TOKENS, &row.cache_read_tokens)?;
+        out.serialize_field(CACHE_CREATION_TOKENS, &row.cache_creation_tokens)?;
+        out.end()
+    }
 }
 
-impl From<CostTotals> for AggregateOut {
-    fn from(totals: CostTotals) -> Self {
-        Self {
-            runs: totals.runs,
-            cost_usd: totals.cost_usd,
-            input_tokens: totals.input_tokens,
-            output_tokens: totals.output_tokens,
-            cache_read_tokens: totals.cache_read_tokens,
-            cache_creation_tokens: totals.cache_creation_tokens,
-        }
+/// `aggregate`. `cost_usd` is an `f64`, so it is serialized as a JSON float
+/// (`0.0`), never as an integer.
+#[derive(Debug)]
+struct AggregateOut(CostTotals);
+
+impl Serialize for AggregateOut {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let totals = &self.0;
+        let mut out = serializer.serialize_struct("AggregateOut", 6)?;
+        out.serialize_field(RUNS, &totals.runs)?;
+        out.serialize_field(COST_USD, &totals.cost_usd)?;
+        out.serialize_field(INPUT_TOKENS, &totals.input_tokens)?;
+        out.serialize_field(OUTPUT_TOKENS, &totals.output_tokens)?;
+        out.serialize_field(CACHE_READ_TOKENS, &totals.cache_read_tokens)?;
+        out.serialize_field(CACHE_CREATION_TOKENS, &totals.cache_creation_tokens)?;
+        out.end()
     }
 }
 
@@ -118,30 +120,23 @@ impl Section for CostSection {
         ORDER
     }
 
-    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+    async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError> {
         let running = cx
-            .field_or("running", Value::Array(Vec::new()), async {
-                let rows = self.source.running_costs(cx).await?;
-                Ok::<_, SectionError>(rows.into_iter().map(RunningOut::from).collect::<Vec<_>>())
-            })
+            .field_or(RUNNING, Vec::new(), self.source.running_costs(cx))
             .await;
-        let aggregate = cx
-            .field("aggregate", async {
-                self.source.totals(cx).await.map(AggregateOut::from)
-            })
-            .await;
-        Ok(serde_json::to_value(CostOut { running, aggregate })?)
+        let aggregate = cx.field(AGGREGATE, self.source.totals(cx)).await;
+        SectionValue::from_serialize(&CostOut { running, aggregate })
     }
 
     fn metrics(&self, value: &Value, out: &mut Vec<MetricFamily>) {
-        if let Some(aggregate) = value.get("aggregate").filter(|a| a.is_object()) {
+        if let Some(aggregate) = value.get(AGGREGATE).filter(|a| a.is_object()) {
             let number = |field: &str| aggregate.get(field).and_then(Value::as_f64);
             let mut cost = MetricFamily::new(
                 "vitals_cost_usd",
                 "Cost of all agent runs, in US dollars.",
                 MetricKind::Counter,
             );
-            if let Some(usd) = number("cost_usd") {
+            if let Some(usd) = number(COST_USD) {
                 cost.push(Vec::<(String, String)>::new(), usd);
             }
             cost.emit_into(out);
@@ -151,8 +146,14 @@ impl Section for CostSection {
                 "Tokens of all agent runs, by kind.",
                 MetricKind::Counter,
             );
-            for kind in ["input", "output", "cache_read", "cache_creation"] {
-                if let Some(count) = number(&format!("{kind}_tokens")) {
+            let by_kind = [
+                ("input", INPUT_TOKENS),
+                ("output", OUTPUT_TOKENS),
+                ("cache_read", CACHE_READ_TOKENS),
+                ("cache_creation", CACHE_CREATION_TOKENS),
+            ];
+            for (kind, field) in by_kind {
+                if let Some(count) = number(field) {
                     tokens.push([("kind", kind)], count);
                 }
             }
@@ -160,7 +161,7 @@ impl Section for CostSection {
 
             let mut runs =
                 MetricFamily::new("vitals_runs", "Agent runs recorded.", MetricKind::Counter);
-            if let Some(count) = number("runs") {
+            if let Some(count) = number(RUNS) {
                 runs.push(Vec::<(String, String)>::new(), count);
             }
             runs.emit_into(out);
@@ -172,16 +173,15 @@ impl Section for CostSection {
             MetricKind::Gauge,
         );
         for run in value
-            .get("running")
+            .get(RUNNING)
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
         {
-            let Some(usd) = run.get("cost_usd").and_then(Value::as_f64) else {
+            let Some(usd) = run.get(COST_USD).and_then(Value::as_f64) else {
                 continue;
             };
-            let labels =
-                ["run_id", "job_id", "agent"].map(|name| (name, label_value(run.get(name))));
+            let labels = [RUN_ID, JOB_ID, AGENT].map(|name| (name, label_value(run.get(name))));
             running.push(labels, usd);
         }
         running.emit_into(out);

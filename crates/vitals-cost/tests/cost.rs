@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::testing::OrderedJson;
 use vitals_core::{Assembler, FixedClock, Resources, Section};
 use vitals_cost::fake::FakeCostSource;
 use vitals_cost::{CostSection, CostSource, CostTotals, KEY, ORDER, RunningCost};
@@ -21,6 +22,16 @@ async fn snapshot(source: FakeCostSource) -> (Value, Value) {
         body[KEY].clone(),
         body["collector"]["sections"][KEY].clone(),
     )
+}
+
+/// One snapshot; the section's value with its keys in output order.
+async fn ordered(source: FakeCostSource) -> OrderedJson {
+    let assembler = Assembler::builder()
+        .section(CostSection::new(Arc::new(source)))
+        .build()
+        .unwrap();
+    let snapshot = assembler.build().await;
+    OrderedJson::parse(snapshot.to_json()).unwrap()[KEY].clone()
 }
 
 fn finished(job: i64) -> RunningCost {
@@ -85,16 +96,19 @@ async fn running_and_aggregate_in_contract_order() {
     let source = FakeCostSource::new()
         .with_running(vec![finished(1), unfinished(2)])
         .with_totals(TOTALS);
-    let (value, meta) = snapshot(source).await;
+    let (value, meta) = snapshot(source.clone()).await;
     assert_eq!(
         value,
         json!({"running": [finished_json(1), unfinished_json(2)], "aggregate": totals_json()})
     );
     assert_eq!(meta["status"], "ok");
-    let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
-    assert_eq!(keys(&value), ["running", "aggregate"]);
+    let doc = ordered(source).await;
+    assert_eq!(doc.keys(), ["running", "aggregate"]);
+    assert_eq!(doc.keys(), vitals_cost::fields::ALL);
+    assert_eq!(doc["running"][0].keys(), vitals_cost::fields::RUNNING_ALL);
+    assert_eq!(doc["aggregate"].keys(), vitals_cost::fields::AGGREGATE_ALL);
     assert_eq!(
-        keys(&value["running"][0]),
+        doc["running"][0].keys(),
         [
             "run_id",
             "job_id",
@@ -107,7 +121,7 @@ async fn running_and_aggregate_in_contract_order() {
         ]
     );
     assert_eq!(
-        keys(&value["aggregate"]),
+        doc["aggregate"].keys(),
         [
             "runs",
             "cost_usd",

@@ -16,22 +16,17 @@
 //! ```
 
 use serde_json::Value;
-use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
+use vitals_core::fake::Canned;
+use vitals_core::{Collect, SectionError, async_trait};
 
 use crate::{QueueSource, RetryStats, WorkerProbe};
-
-/// The stored answer of one method: a fresh [`SectionError`] is built from
-/// the stored [`ErrorInfo`] on each call.
-fn answer<T: Clone>(answer: &Result<T, ErrorInfo>) -> Result<T, SectionError> {
-    answer.clone().map_err(|failure| failure.to_error())
-}
 
 /// An in-memory [`QueueSource`]: no jobs and zero retries until told
 /// otherwise; each method can fail on its own.
 #[derive(Debug, Clone)]
 pub struct FakeQueueSource {
-    counts: Result<Vec<(String, i64)>, ErrorInfo>,
-    retries: Result<RetryStats, ErrorInfo>,
+    counts: Canned<Vec<(String, i64)>>,
+    retries: Canned<RetryStats>,
 }
 
 impl Default for FakeQueueSource {
@@ -45,8 +40,8 @@ impl FakeQueueSource {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            counts: Ok(Vec::new()),
-            retries: Ok(RetryStats::default()),
+            counts: Canned::new(Vec::new()),
+            retries: Canned::new(RetryStats::default()),
         }
     }
 
@@ -54,10 +49,10 @@ impl FakeQueueSource {
     /// source is down).
     #[must_use]
     pub fn failing(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        let failure = ErrorInfo::new(kind, message);
+        let (kind, message) = (kind.into(), message.into());
         Self {
-            counts: Err(failure.clone()),
-            retries: Err(failure),
+            counts: Canned::failing(kind.clone(), message.clone()),
+            retries: Canned::failing(kind, message),
         }
     }
 
@@ -67,7 +62,7 @@ impl FakeQueueSource {
         mut self,
         counts: impl IntoIterator<Item = (S, i64)>,
     ) -> Self {
-        self.counts = Ok(counts.into_iter().map(|(s, n)| (s.into(), n)).collect());
+        self.counts = Canned::new(counts.into_iter().map(|(s, n)| (s.into(), n)).collect());
         self
     }
 
@@ -78,14 +73,14 @@ impl FakeQueueSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.counts = Err(ErrorInfo::new(kind, message));
+        self.counts = Canned::failing(kind, message);
         self
     }
 
     /// [`QueueSource::retry_stats`] answers `stats`.
     #[must_use]
     pub fn with_retries(mut self, stats: RetryStats) -> Self {
-        self.retries = Ok(stats);
+        self.retries = Canned::new(stats);
         self
     }
 
@@ -96,7 +91,7 @@ impl FakeQueueSource {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.retries = Err(ErrorInfo::new(kind, message));
+        self.retries = Canned::failing(kind, message);
         self
     }
 }
@@ -104,11 +99,11 @@ impl FakeQueueSource {
 #[async_trait]
 impl QueueSource for FakeQueueSource {
     async fn status_counts(&self, _cx: &Collect) -> Result<Vec<(String, i64)>, SectionError> {
-        answer(&self.counts)
+        self.counts.answer()
     }
 
     async fn retry_stats(&self, _cx: &Collect) -> Result<RetryStats, SectionError> {
-        answer(&self.retries)
+        self.retries.answer()
     }
 }
 
@@ -116,9 +111,9 @@ impl QueueSource for FakeQueueSource {
 /// until told otherwise; each method can fail on its own.
 #[derive(Debug, Clone)]
 pub struct FakeWorkerProbe {
-    breaker: Result<Value, ErrorInfo>,
-    max_concurrency: Result<Option<i64>, ErrorInfo>,
-    poll_interval: Result<Option<f64>, ErrorInfo>,
+    breaker: Canned<Value>,
+    max_concurrency: Canned<Option<i64>>,
+    poll_interval: Canned<Option<f64>>,
 }
 
 impl Default for FakeWorkerProbe {
@@ -132,9 +127,9 @@ impl FakeWorkerProbe {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            breaker: Ok(Value::Null),
-            max_concurrency: Ok(None),
-            poll_interval: Ok(None),
+            breaker: Canned::new(Value::Null),
+            max_concurrency: Canned::new(None),
+            poll_interval: Canned::new(None),
         }
     }
 
@@ -142,7 +137,7 @@ impl FakeWorkerProbe {
     /// tests can hand the section a malformed one).
     #[must_use]
     pub fn with_breaker(mut self, snapshot: Value) -> Self {
-        self.breaker = Ok(snapshot);
+        self.breaker = Canned::new(snapshot);
         self
     }
 
@@ -153,14 +148,14 @@ impl FakeWorkerProbe {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.breaker = Err(ErrorInfo::new(kind, message));
+        self.breaker = Canned::failing(kind, message);
         self
     }
 
     /// [`WorkerProbe::max_concurrency`] answers `value`.
     #[must_use]
     pub fn with_max_concurrency(mut self, value: Option<i64>) -> Self {
-        self.max_concurrency = Ok(value);
+        self.max_concurrency = Canned::new(value);
         self
     }
 
@@ -171,14 +166,14 @@ impl FakeWorkerProbe {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.max_concurrency = Err(ErrorInfo::new(kind, message));
+        self.max_concurrency = Canned::failing(kind, message);
         self
     }
 
     /// [`WorkerProbe::poll_interval`] answers `seconds`.
     #[must_use]
     pub fn with_poll_interval(mut self, seconds: Option<f64>) -> Self {
-        self.poll_interval = Ok(seconds);
+        self.poll_interval = Canned::new(seconds);
         self
     }
 
@@ -189,21 +184,21 @@ impl FakeWorkerProbe {
         kind: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        self.poll_interval = Err(ErrorInfo::new(kind, message));
+        self.poll_interval = Canned::failing(kind, message);
         self
     }
 }
 
 impl WorkerProbe for FakeWorkerProbe {
     fn breaker(&self) -> Result<Value, SectionError> {
-        answer(&self.breaker)
+        self.breaker.answer()
     }
 
     fn max_concurrency(&self) -> Result<Option<i64>, SectionError> {
-        answer(&self.max_concurrency)
+        self.max_concurrency.answer()
     }
 
     fn poll_interval(&self) -> Result<Option<f64>, SectionError> {
-        answer(&self.poll_interval)
+        self.poll_interval.answer()
     }
 }

@@ -56,6 +56,7 @@ use serde_json::Value;
 use vitals_core::{Collect, Resources, Section, SectionError, async_trait};
 
 pub mod fake;
+pub mod fields;
 mod section;
 
 pub use section::QueueSection;

@@ -3,11 +3,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 use vitals_core::export::{MetricFamily, MetricKind};
-use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
+use vitals_core::{Collect, Fallback, Section, SectionError, SectionValue, async_trait};
 
+use crate::fields::{
+    BREAKER, BREAKER_STATE, COUNTS, DEPTH, JOBS_WITH_RETRIES, MAX_ATTEMPTS, MAX_CONCURRENCY,
+    POLL_INTERVAL, RETRIES, TOTAL_ATTEMPTS,
+};
 use crate::{KEY, KNOWN_STATUSES, ORDER, QueueSource, RetryStats, WorkerProbe};
 
 /// The `queue` section: `counts`, `depth`, `retries`, `breaker`,
@@ -25,7 +29,8 @@ use crate::{KEY, KNOWN_STATUSES, ORDER, QueueSource, RetryStats, WorkerProbe};
 ///   as the `counts` failure).
 /// * `retries`: `{"jobs_with_retries", "total_attempts", "max_attempts"}`.
 /// * `breaker`, `max_concurrency`, `poll_interval`: from the
-///   [`WorkerProbe`]. Without a probe all three are `null` and nothing is
+///   [`WorkerProbe`]. The breaker object is written with its `state` first,
+///   then its other keys by name. Without a probe all three are `null` and nothing is
 ///   recorded (the host has no worker to describe). A breaker snapshot that
 ///   is neither a JSON object nor `null` degrades `breaker` (kind
 ///   `invalid_breaker`): consumers may rely on it being an object. A
@@ -42,7 +47,7 @@ use crate::{KEY, KNOWN_STATUSES, ORDER, QueueSource, RetryStats, WorkerProbe};
 /// `vitals_queue_poll_interval_seconds`; for the breaker,
 /// `vitals_breaker_state{state}` = 1 when its `state` is a string, and one
 /// `vitals_breaker_<field>` gauge per top-level number or boolean (as 0/1)
-/// of the breaker, the field name sanitized to `[a-zA-Z0-9_]` (a name
+/// of the breaker, in field-name order, the field name sanitized to `[a-zA-Z0-9_]` (a name
 /// ending in an OpenMetrics suffix such as `_total` or `_count` gets
 /// `_value` appended; of two fields sanitized to the same name the first
 /// wins). `null` values have no sample.
@@ -70,37 +75,91 @@ impl QueueSection {
     }
 }
 
-/// The output object, in contract order.
-#[derive(Debug, Serialize)]
+/// The output object; each field `None` (`null`) when it fell back.
+#[derive(Debug)]
 struct QueueOut {
-    counts: Value,
-    depth: Value,
-    retries: Value,
-    breaker: Value,
-    max_concurrency: Value,
-    poll_interval: Value,
+    counts: Option<Counts>,
+    depth: Option<i64>,
+    retries: Option<RetryStats>,
+    breaker: Option<Value>,
+    max_concurrency: Option<i64>,
+    poll_interval: Option<f64>,
+}
+
+/// The breaker snapshot: `state` first, then the other keys by name, so
+/// that the order never depends on how the host built its `Value`.
+#[derive(Debug)]
+struct BreakerOut<'a>(&'a Value);
+
+impl Serialize for BreakerOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(fields) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let mut names: Vec<&String> = fields.keys().collect();
+        names.sort_by_key(|name| (name.as_str() != BREAKER_STATE, name.as_str()));
+        let mut map = serializer.serialize_map(Some(names.len()))?;
+        for name in names {
+            if let Some(value) = fields.get(name) {
+                map.serialize_entry(name, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl Serialize for QueueOut {
+    /// In contract order, named by [`crate::fields`].
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("QueueOut", 6)?;
+        out.serialize_field(COUNTS, &self.counts)?;
+        out.serialize_field(DEPTH, &self.depth)?;
+        out.serialize_field(RETRIES, &self.retries.map(RetriesOut))?;
+        out.serialize_field(BREAKER, &self.breaker.as_ref().map(BreakerOut))?;
+        out.serialize_field(MAX_CONCURRENCY, &self.max_concurrency)?;
+        out.serialize_field(POLL_INTERVAL, &self.poll_interval)?;
+        out.end()
+    }
 }
 
 /// `retries`, in contract order.
-#[derive(Debug, Serialize)]
-struct RetriesOut {
-    jobs_with_retries: i64,
-    total_attempts: i64,
-    max_attempts: i64,
+#[derive(Debug)]
+struct RetriesOut(RetryStats);
+
+impl Serialize for RetriesOut {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut out = serializer.serialize_struct("RetriesOut", 3)?;
+        out.serialize_field(JOBS_WITH_RETRIES, &self.0.jobs_with_retries)?;
+        out.serialize_field(TOTAL_ATTEMPTS, &self.0.total_attempts)?;
+        out.serialize_field(MAX_ATTEMPTS, &self.0.max_attempts)?;
+        out.end()
+    }
 }
 
-impl From<RetryStats> for RetriesOut {
-    fn from(stats: RetryStats) -> Self {
-        Self {
-            jobs_with_retries: stats.jobs_with_retries,
-            total_attempts: stats.total_attempts,
-            max_attempts: stats.max_attempts,
+/// `counts`: jobs per status, in output order (a JSON object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Counts(Vec<(String, i64)>);
+
+impl Counts {
+    fn get(&self, status: &str) -> Option<i64> {
+        self.0
+            .iter()
+            .find_map(|(s, count)| (s == status).then_some(*count))
+    }
+}
+
+impl Serialize for Counts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (status, count) in &self.0 {
+            map.serialize_entry(status, count)?;
         }
+        map.end()
     }
 }
 
 /// The five known statuses zero-filled in order, then the others by name.
-fn zero_filled(rows: Vec<(String, i64)>) -> Map<String, Value> {
+fn zero_filled(rows: Vec<(String, i64)>) -> Counts {
     let mut known = [0_i64; KNOWN_STATUSES.len()];
     let mut others: BTreeMap<String, i64> = BTreeMap::new();
     for (status, count) in rows {
@@ -116,13 +175,14 @@ fn zero_filled(rows: Vec<(String, i64)>) -> Map<String, Value> {
             }
         }
     }
-    KNOWN_STATUSES
-        .iter()
-        .map(|k| (*k).to_owned())
-        .zip(known)
-        .chain(others)
-        .map(|(status, count)| (status, Value::from(count)))
-        .collect()
+    Counts(
+        KNOWN_STATUSES
+            .iter()
+            .map(|k| (*k).to_owned())
+            .zip(known)
+            .chain(others)
+            .collect(),
+    )
 }
 
 fn check_breaker(value: Value) -> Result<Value, SectionError> {
@@ -173,41 +233,41 @@ impl Section for QueueSection {
         ORDER
     }
 
-    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+    async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError> {
         // Fields run one after the other so that their failures appear in
         // the meta section in field order.
         let counts = cx
-            .field("counts", async {
+            .field(COUNTS, async {
                 self.source.status_counts(cx).await.map(zero_filled)
             })
             .await;
-        let depth = counts.get("queued").cloned().unwrap_or(Value::Null);
+        let depth = counts.as_ref().and_then(|c| c.get("queued"));
         let retries = cx
-            .field("retries", async {
-                self.source.retry_stats(cx).await.map(RetriesOut::from)
-            })
+            .field(RETRIES, async { self.source.retry_stats(cx).await })
             .await;
         let (breaker, max_concurrency, poll_interval) = match &self.probe {
-            None => (Value::Null, Value::Null, Value::Null),
+            None => (None, None, None),
             Some(probe) => (
-                cx.field("breaker", async { probe.breaker().and_then(check_breaker) })
+                cx.field(BREAKER, async { probe.breaker().and_then(check_breaker) })
                     .await,
-                cx.field("max_concurrency", async { probe.max_concurrency() })
-                    .await,
-                cx.field("poll_interval", async {
+                cx.field(MAX_CONCURRENCY, async { probe.max_concurrency() })
+                    .await
+                    .flatten(),
+                cx.field(POLL_INTERVAL, async {
                     probe.poll_interval().and_then(check_poll_interval)
                 })
-                .await,
+                .await
+                .flatten(),
             ),
         };
-        Ok(serde_json::to_value(QueueOut {
+        SectionValue::from_serialize(&QueueOut {
             counts,
             depth,
             retries,
             breaker,
             max_concurrency,
             poll_interval,
-        })?)
+        })
     }
 
     fn metrics(&self, value: &Value, out: &mut Vec<MetricFamily>) {
@@ -216,41 +276,49 @@ impl Section for QueueSection {
             "Jobs per status in the job table.",
             MetricKind::Gauge,
         );
-        if let Some(counts) = value.get("counts").and_then(Value::as_object) {
-            for (status, count) in counts {
+        if let Some(counts) = value.get(COUNTS).and_then(Value::as_object) {
+            // In output order: the known statuses, then the others by name.
+            let known = KNOWN_STATUSES
+                .iter()
+                .filter_map(|status| Some((*status, counts.get(*status)?)));
+            let others = counts
+                .iter()
+                .filter(|(status, _)| !KNOWN_STATUSES.contains(&status.as_str()))
+                .map(|(status, count)| (status.as_str(), count));
+            for (status, count) in known.chain(others) {
                 if let Some(count) = count.as_f64() {
-                    jobs.push([("status", status.as_str())], count);
+                    jobs.push([("status", status)], count);
                 }
             }
         }
         jobs.emit_into(out);
 
-        let retries = value.get("retries");
+        let retries = value.get(RETRIES);
         let plain = [
             (
                 "vitals_queue_depth",
                 "Jobs waiting in the queue (status queued).",
-                value.get("depth"),
+                value.get(DEPTH),
             ),
             (
                 "vitals_queue_jobs_with_retries",
                 "Non-terminal jobs that have been attempted at least once.",
-                retries.and_then(|r| r.get("jobs_with_retries")),
+                retries.and_then(|r| r.get(JOBS_WITH_RETRIES)),
             ),
             (
                 "vitals_queue_attempts",
                 "Sum of attempts over non-terminal jobs.",
-                retries.and_then(|r| r.get("total_attempts")),
+                retries.and_then(|r| r.get(TOTAL_ATTEMPTS)),
             ),
             (
                 "vitals_queue_max_attempts",
                 "Largest number of attempts of a non-terminal job.",
-                retries.and_then(|r| r.get("max_attempts")),
+                retries.and_then(|r| r.get(MAX_ATTEMPTS)),
             ),
             (
                 "vitals_queue_max_concurrency",
                 "The worker's maximum number of concurrent jobs.",
-                value.get("max_concurrency"),
+                value.get(MAX_CONCURRENCY),
             ),
         ];
         for (name, help, field) in plain {
@@ -260,11 +328,11 @@ impl Section for QueueSection {
             "vitals_queue_poll_interval",
             "The worker's poll interval.",
             Some("seconds"),
-            value.get("poll_interval"),
+            value.get(POLL_INTERVAL),
             out,
         );
 
-        if let Some(breaker) = value.get("breaker").and_then(Value::as_object) {
+        if let Some(breaker) = value.get(BREAKER).and_then(Value::as_object) {
             breaker_metrics(breaker, out);
         }
     }
@@ -296,13 +364,13 @@ const RESERVED_SUFFIXES: [&str; 6] = ["_total", "_created", "_count", "_sum", "_
 
 fn breaker_metrics(breaker: &Map<String, Value>, out: &mut Vec<MetricFamily>) {
     let mut used = BTreeSet::new();
-    if let Some(state) = breaker.get("state").and_then(Value::as_str) {
+    if let Some(state) = breaker.get(BREAKER_STATE).and_then(Value::as_str) {
         let mut family = MetricFamily::new(
             STATE_FAMILY,
             "The circuit breaker's state (the label), always 1.",
             MetricKind::Gauge,
         );
-        family.push([("state", state)], 1.0);
+        family.push([(BREAKER_STATE, state)], 1.0);
         family.emit_into(out);
         used.insert(STATE_FAMILY.to_owned());
     }
@@ -369,13 +437,13 @@ mod tests {
 
     #[test]
     fn counts_sum_duplicates_and_sort_others() {
-        let map = zero_filled(vec![
+        let counts = zero_filled(vec![
             ("zeta".into(), 1),
             ("running".into(), 2),
             ("alpha".into(), 3),
             ("running".into(), 1),
         ]);
-        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = counts.0.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
             [
@@ -388,6 +456,6 @@ mod tests {
                 "zeta"
             ]
         );
-        assert_eq!(map.get("running"), Some(&Value::from(3)));
+        assert_eq!(counts.get("running"), Some(3));
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::testing::OrderedJson;
 use vitals_core::{Assembler, FixedClock, Resources, Section, SectionError};
 use vitals_queue::fake::{FakeQueueSource, FakeWorkerProbe};
 use vitals_queue::{KEY, ORDER, QueueSection, QueueSource, RetryStats, WorkerProbe};
@@ -41,6 +42,13 @@ async fn snapshot(section: QueueSection) -> (Value, Value) {
         body[KEY].clone(),
         body["collector"]["sections"][KEY].clone(),
     )
+}
+
+/// One snapshot; the section's value with its keys in output order.
+async fn ordered(section: QueueSection) -> OrderedJson {
+    let assembler = Assembler::builder().section(section).build().unwrap();
+    let snapshot = assembler.build().await;
+    OrderedJson::parse(snapshot.to_json()).unwrap()[KEY].clone()
 }
 
 async fn with_probe(source: FakeQueueSource, probe: FakeWorkerProbe) -> (Value, Value) {
@@ -86,14 +94,13 @@ async fn everything_present() {
         })
     );
     assert_eq!(meta["status"], "ok");
-    let keys: Vec<&str> = value
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let doc =
+        ordered(QueueSection::new(Arc::new(full_source())).with_probe(Arc::new(full_probe())))
+            .await;
+    assert_eq!(doc.keys(), vitals_queue::fields::ALL);
+    assert_eq!(doc["retries"].keys(), vitals_queue::fields::RETRIES_ALL);
     assert_eq!(
-        keys,
+        doc.keys(),
         [
             "counts",
             "depth",
@@ -131,20 +138,15 @@ async fn extra_statuses_follow_the_known_ones_sorted_by_name() {
         ("blocked", 3),
         ("queued", 7),
     ]);
-    let (value, _) = snapshot(QueueSection::new(Arc::new(source))).await;
+    let (value, _) = snapshot(QueueSection::new(Arc::new(source.clone()))).await;
     assert_eq!(
         value["counts"],
         json!({"queued": 7, "running": 2, "done": 0, "failed": 0, "cancelled": 0,
                "Paused": 4, "blocked": 3, "zombie": 1})
     );
-    let keys: Vec<&str> = value["counts"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let doc = ordered(QueueSection::new(Arc::new(source))).await;
     assert_eq!(
-        keys,
+        doc["counts"].keys(),
         [
             "queued",
             "running",
@@ -468,10 +470,12 @@ fn metrics_of_a_full_value() {
             None,
             &[(&[("state", "half-open")], 1.0)],
         ),
+        // One family per field, in field-name order (a JSON object's keys
+        // carry no order of their own).
+        gauge("vitals_breaker_cool_down_s", None, &[(&[], 1.5)]),
         gauge("vitals_breaker_failures", None, &[(&[], 5.0)]),
         gauge("vitals_breaker_open", None, &[(&[], 1.0)]),
         gauge("vitals_breaker_trips_total_value", None, &[(&[], 9.0)]),
-        gauge("vitals_breaker_cool_down_s", None, &[(&[], 1.5)]),
     ]
     .concat();
     assert_eq!(flat(&families(&value)), expected);
@@ -512,12 +516,15 @@ async fn factory_needs_a_queue_source_and_uses_a_probe_when_present() {
     assert_eq!((without.key(), without.order()), (KEY, ORDER));
     let cx = vitals_core::Collect::standalone(None, std::time::Duration::from_secs(1));
     assert_eq!(
-        without.collect(&cx).await.unwrap()["max_concurrency"],
+        without.collect(&cx).await.unwrap().to_value()["max_concurrency"],
         Value::Null
     );
 
     let with = vitals_queue::factory(&Resources::new().with(source).with(probe)).unwrap();
-    assert_eq!(with.collect(&cx).await.unwrap()["max_concurrency"], 4);
+    assert_eq!(
+        with.collect(&cx).await.unwrap().to_value()["max_concurrency"],
+        4
+    );
 }
 
 #[tokio::test]

@@ -13,10 +13,8 @@
 //! # let _ = source;
 //! ```
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use vitals_core::{Collect, ErrorInfo, SectionError, async_trait};
+use vitals_core::fake::Canned;
+use vitals_core::{Collect, SectionError, async_trait};
 
 use crate::{StageRow, StageSource};
 
@@ -25,10 +23,9 @@ use crate::{StageRow, StageSource};
 ///
 /// The answer can be changed while a section holds the fake (behind an
 /// `Arc`) with [`set_rows`](Self::set_rows) and [`set_error`](Self::set_error).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct FakeStageSource {
-    answer: Mutex<Result<Vec<StageRow>, ErrorInfo>>,
-    calls: AtomicUsize,
+    rows: Canned<Vec<StageRow>>,
 }
 
 impl FakeStageSource {
@@ -36,53 +33,38 @@ impl FakeStageSource {
     #[must_use]
     pub fn new(rows: Vec<StageRow>) -> Self {
         Self {
-            answer: Mutex::new(Ok(rows)),
-            calls: AtomicUsize::new(0),
+            rows: Canned::new(rows),
         }
     }
 
     /// A source failing with `SectionError::msg(kind, message)`.
     #[must_use]
     pub fn failing(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        let fake = Self::new(Vec::new());
-        fake.set_error(kind, message);
-        fake
+        Self {
+            rows: Canned::failing(kind, message),
+        }
     }
 
     /// From now on, answer `rows`.
     pub fn set_rows(&self, rows: Vec<StageRow>) {
-        *self.answer() = Ok(rows);
+        self.rows.set(rows);
     }
 
     /// From now on, fail with `SectionError::msg(kind, message)`.
     pub fn set_error(&self, kind: impl Into<String>, message: impl Into<String>) {
-        *self.answer() = Err(ErrorInfo::new(kind, message));
+        self.rows.set_error(kind, message);
     }
 
     /// How many times [`StageSource::active_tasks`] was called.
     #[must_use]
     pub fn calls(&self) -> usize {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    fn answer(&self) -> MutexGuard<'_, Result<Vec<StageRow>, ErrorInfo>> {
-        self.answer.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Default for FakeStageSource {
-    fn default() -> Self {
-        Self::new(Vec::new())
+        self.rows.calls()
     }
 }
 
 #[async_trait]
 impl StageSource for FakeStageSource {
     async fn active_tasks(&self, _cx: &Collect) -> Result<Vec<StageRow>, SectionError> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        match &*self.answer() {
-            Ok(rows) => Ok(rows.clone()),
-            Err(failure) => Err(failure.to_error()),
-        }
+        self.rows.answer()
     }
 }

@@ -58,6 +58,7 @@ use chrono::{DateTime, Utc};
 use vitals_core::{Collect, Resources, Section, SectionError, async_trait};
 
 pub mod fake;
+pub mod fields;
 mod section;
 
 pub use section::StagesSection;

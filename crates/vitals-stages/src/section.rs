@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 use vitals_core::export::{MetricFamily, MetricKind, label_value};
-use vitals_core::{Collect, Fallback, Section, SectionError, async_trait};
+use vitals_core::{Collect, Fallback, Section, SectionError, SectionValue, async_trait};
 
+use crate::fields::{AGE_IN_STAGE_S, REPO, STAGE, TASK_ID, WORK_ITEM};
 use crate::{KEY, ORDER, StageRow, StageSource, TERMINAL_STAGES};
 
 /// The `stages` section: one entry per task whose stage is not terminal.
@@ -34,14 +35,27 @@ impl StagesSection {
     }
 }
 
-/// One entry of the output, in contract order.
-#[derive(Debug, Serialize)]
+/// One entry of the output.
+#[derive(Debug)]
 struct StageEntry {
     work_item: Option<String>,
     stage: Option<String>,
     age_in_stage_s: Option<i64>,
     repo: Option<String>,
     task_id: Option<i64>,
+}
+
+impl Serialize for StageEntry {
+    /// In contract order, named by [`crate::fields`].
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entry = serializer.serialize_struct("StageEntry", 5)?;
+        entry.serialize_field(WORK_ITEM, &self.work_item)?;
+        entry.serialize_field(STAGE, &self.stage)?;
+        entry.serialize_field(AGE_IN_STAGE_S, &self.age_in_stage_s)?;
+        entry.serialize_field(REPO, &self.repo)?;
+        entry.serialize_field(TASK_ID, &self.task_id)?;
+        entry.end()
+    }
 }
 
 fn is_terminal(row: &StageRow) -> bool {
@@ -64,7 +78,7 @@ impl Section for StagesSection {
         ORDER
     }
 
-    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+    async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError> {
         let rows = self.source.active_tasks(cx).await?;
         let entries: Vec<StageEntry> = rows
             .into_iter()
@@ -79,7 +93,7 @@ impl Section for StagesSection {
                 task_id: row.task_id,
             })
             .collect();
-        Ok(serde_json::to_value(entries)?)
+        SectionValue::from_serialize(&entries)
     }
 
     fn metrics(&self, value: &Value, out: &mut Vec<MetricFamily>) {
@@ -90,11 +104,11 @@ impl Section for StagesSection {
         )
         .with_unit("seconds");
         for entry in value.as_array().into_iter().flatten() {
-            let Some(seconds) = entry.get("age_in_stage_s").and_then(Value::as_f64) else {
+            let Some(seconds) = entry.get(AGE_IN_STAGE_S).and_then(Value::as_f64) else {
                 continue;
             };
-            let labels = ["work_item", "stage", "repo", "task_id"]
-                .map(|name| (name, label_value(entry.get(name))));
+            let labels =
+                [WORK_ITEM, STAGE, REPO, TASK_ID].map(|name| (name, label_value(entry.get(name))));
             age.push(labels, seconds);
         }
         age.emit_into(out);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Value, json};
 use vitals_core::export::{MetricFamily, MetricKind};
+use vitals_core::testing::OrderedJson;
 use vitals_core::{Assembler, FixedClock, Resources, Section};
 use vitals_stages::fake::FakeStageSource;
 use vitals_stages::{KEY, ORDER, StageRow, StageSource, StagesSection};
@@ -59,21 +60,20 @@ async fn active_tasks_in_contract_order() {
 
 #[tokio::test]
 async fn key_order_is_the_contracts() {
-    let (value, _) = snapshot(
-        FakeStageSource::new(vec![row(1, "queued", Some(0))]),
-        FixedClock::at(now()),
-    )
-    .await;
-    let keys: Vec<&str> = value[0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let assembler = Assembler::builder()
+        .clock(FixedClock::at(now()))
+        .section(StagesSection::new(Arc::new(FakeStageSource::new(vec![
+            row(1, "queued", Some(0)),
+        ]))))
+        .build()
+        .unwrap();
+    let snapshot = assembler.build().await;
+    let doc = OrderedJson::parse(snapshot.to_json()).unwrap();
     assert_eq!(
-        keys,
+        doc[KEY][0].keys(),
         ["work_item", "stage", "age_in_stage_s", "repo", "task_id"]
     );
+    assert_eq!(doc[KEY][0].keys(), vitals_stages::fields::ALL);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde_json::{Value, json};
 use vitals_agents::AgentSource;
-use vitals_core::{Assembler, Collect, Fallback, Section, SectionError, async_trait};
+use vitals_core::{Assembler, Collect, Fallback, Section, SectionError, SectionValue, async_trait};
 use vitals_cost::CostSource;
 use vitals_queue::QueueSource;
 use vitals_stages::StageSource;
@@ -123,7 +123,7 @@ impl Section for Method {
     fn deadline(&self) -> Option<Duration> {
         Some(Duration::from_secs(20))
     }
-    async fn collect(&self, cx: &Collect) -> Result<Value, SectionError> {
+    async fn collect(&self, cx: &Collect) -> Result<SectionValue, SectionError> {
         let s = &self.0;
         let text = match self.1 {
             "active_tasks" => format!("{:?}", s.active_tasks(cx).await?),
@@ -133,7 +133,7 @@ impl Section for Method {
             "running_costs" => format!("{:?}", s.running_costs(cx).await?),
             _ => format!("{:?}", s.totals(cx).await?),
         };
-        Ok(json!(text))
+        Ok(json!(text).into())
     }
 }
 
@@ -157,7 +157,7 @@ pub(crate) async fn build_all(store: &SqliteStore) -> Outcome {
             report
                 .fields
                 .iter()
-                .map(|f| (f.field.clone(), f.kind.clone()))
+                .map(|f| (f.field.clone(), f.error.kind.clone()))
                 .collect(),
         );
     }

@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use serde_json::json;
-//! use vitals_core::shape::{compare, Shape};
+//! use vitals_core::testing::shape::{compare, Shape};
 //!
 //! let v1 = Shape::of(&json!({"queue": {"depth": 3}, "stages": [{"stage": "review"}]}));
 //! let added = Shape::of(&json!({"queue": {"depth": 3, "oldest_s": 9}, "stages": [{"stage": "review"}]}));
