@@ -1,6 +1,5 @@
 //! The README's embedding snippet, run as written (minus the server): a host
 //! that copies it gets a non-null `clk_tck` on Linux without wiring it twice.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::path::PathBuf;
 use std::sync::Arc;
