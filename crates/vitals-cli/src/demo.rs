@@ -20,6 +20,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chrono::Utc;
+use vitals::proc::LinuxProc;
 use vitals_refdb::Simulator;
 
 use crate::CliError;
@@ -130,7 +131,7 @@ pub(crate) async fn run(args: &Args) -> Result<(), CliError> {
 
     let config = StackConfig {
         db: db.clone(),
-        proc_root: PathBuf::from("/proc"),
+        proc_root: PathBuf::from(LinuxProc::DEFAULT_ROOT),
         section_timeout: None,
         min_interval: None,
         enabled: true,

@@ -44,7 +44,7 @@ pub(crate) struct Args {
     section_timeout_ms: Option<u64>,
 
     /// A directory laid out like /proc to read process facts from.
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    #[arg(long, value_name = "DIR", default_value = vitals::proc::LinuxProc::DEFAULT_ROOT)]
     proc_root: PathBuf,
 
     /// Start with the kill switch off: every request gets

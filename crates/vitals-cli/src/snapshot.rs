@@ -19,7 +19,7 @@ pub(crate) struct Args {
     db: PathBuf,
 
     /// A directory laid out like /proc to read process facts from.
-    #[arg(long, value_name = "DIR", default_value = "/proc")]
+    #[arg(long, value_name = "DIR", default_value = vitals::proc::LinuxProc::DEFAULT_ROOT)]
     proc_root: PathBuf,
 
     /// Print compact JSON on one line instead of pretty JSON.

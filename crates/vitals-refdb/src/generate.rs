@@ -1,22 +1,20 @@
 //! The deterministic database generator.
 
-use std::fs::{self, OpenOptions};
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rusqlite::{Connection, Statement, params};
 
+use crate::files::{create_new_file, remove_database_files};
 use crate::schema::{TABLES_SQL, create_indexes};
 use crate::time::sql_ts;
 use crate::vocab::{
     ACTIVE_STAGES, AGENTS, EFFORTS, ERRORS, MODELS, PID_MAX_LIMIT, REPOS, Usage, chance, pick,
     pick_index,
 };
-use crate::{RefDbError, Shape};
+use crate::{GenOptions, RefDbError, Shape, Summary};
 
 const MINUTE: i64 = 60;
 const HOUR: i64 = 3_600;
@@ -34,75 +32,6 @@ const MAX_ATTEMPTS: i64 = 3;
 /// Salt for the active-work random stream, so that it is independent of the
 /// history stream.
 const ACTIVE_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// What to generate and how; see [`generate`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct GenOptions {
-    /// The row counts.
-    pub shape: Shape,
-    /// Seed of the random streams: the same seed, shape and `now` give the same
-    /// rows, byte for byte (on one platform and rand version).
-    pub seed: u64,
-    /// Create the four reference indexes (after the bulk insert).
-    pub indexes: bool,
-    /// Every timestamp is relative to this instant (whole seconds); running
-    /// jobs started minutes before it. Defaults to [`Utc::now`].
-    pub now: DateTime<Utc>,
-    /// Leave the database in WAL journal mode, as an orchestrator runs it.
-    /// Defaults to true; false leaves the default rollback journal.
-    pub wal: bool,
-}
-
-impl GenOptions {
-    /// `shape` and `seed` with the defaults: indexes, WAL, `now` = [`Utc::now`].
-    #[must_use]
-    pub fn new(shape: Shape, seed: u64) -> Self {
-        GenOptions {
-            shape,
-            seed,
-            indexes: true,
-            now: Utc::now(),
-            wal: true,
-        }
-    }
-}
-
-impl Default for GenOptions {
-    /// [`GenOptions::new`]`(`[`Shape::default`]`(), 0)`.
-    fn default() -> Self {
-        GenOptions::new(Shape::default(), 0)
-    }
-}
-
-/// What [`generate`] wrote, and how long it took.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Summary {
-    /// Rows in `tasks`.
-    pub tasks: u64,
-    /// Tasks in an active stage.
-    pub active_tasks: u64,
-    /// Rows in `jobs`.
-    pub jobs: u64,
-    /// Jobs with status `queued`.
-    pub queued: u64,
-    /// Queued jobs with `attempts > 0`.
-    pub queued_with_retries: u64,
-    /// Jobs with status `running`.
-    pub running: u64,
-    /// Jobs with status `done`.
-    pub done: u64,
-    /// Jobs with status `failed`.
-    pub failed: u64,
-    /// Jobs with status `cancelled`.
-    pub cancelled: u64,
-    /// Rows in `agent_runs`.
-    pub runs: u64,
-    /// Runs with `finished_at` NULL (one per running job).
-    pub unfinished_runs: u64,
-    /// Wall time of the whole generation, file creation to close.
-    pub elapsed: Duration,
-}
 
 /// Writes a new reference database at `path` with the rows `opts` describes.
 ///
@@ -139,33 +68,6 @@ pub fn generate(path: &Path, opts: &GenOptions) -> Result<Summary, RefDbError> {
             remove_database_files(path);
             Err(err)
         }
-    }
-}
-
-/// Creates an empty file at `path`, refusing to touch an existing one. SQLite
-/// treats an empty file as a new database.
-pub(crate) fn create_new_file(path: &Path) -> Result<(), RefDbError> {
-    match OpenOptions::new().write(true).create_new(true).open(path) {
-        Ok(_) => Ok(()),
-        Err(source) if source.kind() == io::ErrorKind::AlreadyExists => {
-            Err(RefDbError::AlreadyExists {
-                path: path.to_path_buf(),
-            })
-        }
-        Err(source) => Err(RefDbError::Io {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-/// Best-effort removal of a database this crate created and failed to finish.
-pub(crate) fn remove_database_files(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        // Cleanup after an earlier error: that error is the one to report.
-        let _ignored = fs::remove_file(PathBuf::from(name));
     }
 }
 

@@ -58,7 +58,9 @@
 //! ```
 
 mod error;
+mod files;
 mod generate;
+mod options;
 mod schema;
 mod shape;
 mod simulate;
@@ -66,7 +68,8 @@ mod time;
 mod vocab;
 
 pub use error::RefDbError;
-pub use generate::{GenOptions, Summary, generate};
+pub use generate::generate;
+pub use options::{GenOptions, Summary};
 pub use schema::{INDEX_NAMES, INDEXES_SQL, SCHEMA_SQL, TABLES_SQL, create_indexes, create_schema};
 pub use shape::{Scale, Shape};
 pub use simulate::{Simulator, StepReport};

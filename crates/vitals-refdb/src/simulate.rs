@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::RefDbError;
-use crate::generate::{create_new_file, remove_database_files};
+use crate::files::{create_new_file, remove_database_files};
 use crate::schema::create_schema;
 use crate::time::sql_ts;
 use crate::vocab::{
