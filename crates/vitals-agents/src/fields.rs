@@ -43,6 +43,8 @@ pub const RSS_BYTES: &str = "rss_bytes";
 pub const TREE_CPU_TICKS: &str = "tree_cpu_ticks";
 /// Processes in the tree, the agent's own included.
 pub const TREE_PROCS: &str = "tree_procs";
+/// How reading the process went: `ok`, `no_pid`, or the error's kind.
+pub const PROC_STATUS: &str = "proc_status";
 
 /// The fields of contract v1, in output order.
 pub const CONTRACT_V1: [&str; 9] = [
@@ -51,7 +53,7 @@ pub const CONTRACT_V1: [&str; 9] = [
 
 /// Every field of an entry, in output order: contract v1, then the additive
 /// process fields.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     AGENT,
     RUN_ID,
     JOB_ID,
@@ -68,6 +70,7 @@ pub const ALL: [&str; 16] = [
     RSS_BYTES,
     TREE_CPU_TICKS,
     TREE_PROCS,
+    PROC_STATUS,
 ];
 
 /// Degraded-field name for an agent's process facts (`agents[i].proc`).

@@ -40,6 +40,18 @@ pub(crate) struct ProcFields {
     pub(crate) rss_bytes: Option<u64>,
     pub(crate) tree_cpu_ticks: Option<u64>,
     pub(crate) tree_procs: Option<u32>,
+    /// How reading the process went: `ok`, `no_pid` or the error's kind.
+    pub(crate) status: Option<String>,
+}
+
+impl ProcFields {
+    /// No facts, and why.
+    fn failed(kind: &str) -> Self {
+        Self {
+            status: Some(kind.to_owned()),
+            ..Self::default()
+        }
+    }
 }
 
 /// What one snapshot reads once for all its agents.
@@ -140,7 +152,7 @@ pub(crate) async fn read(
     match task.await {
         Ok(readings) => readings,
         Err(error) => Readings {
-            agents: vec![ProcFields::default(); count],
+            agents: vec![ProcFields::failed("panic"); count],
             failures: vec![FieldFailure::new(
                 fields::every_entry(PROC),
                 panic_failure("reading processes", error),
@@ -181,7 +193,6 @@ fn read_agents(
     let mut readings = Readings::default();
     let (mut table_needed, mut boot_needed) = (false, false);
     for (i, lookup) in lookups.iter().enumerate() {
-        let mut fields = ProcFields::default();
         let Some(pid) = lookup.pid else {
             let job = lookup.job_id.map_or_else(
                 || "a job with an unknown id".to_owned(),
@@ -191,7 +202,7 @@ fn read_agents(
                 fields::entry(i, PROC),
                 ErrorInfo::new("no_pid", format!("{job} is running with no pid")),
             ));
-            readings.agents.push(fields);
+            readings.agents.push(ProcFields::failed("no_pid"));
             continue;
         };
         let info = match source.process(pid) {
@@ -201,10 +212,11 @@ fn read_agents(
                     fields::entry(i, PROC),
                     proc_failure(&who(lookup, pid), &error),
                 ));
-                readings.agents.push(fields);
+                readings.agents.push(ProcFields::failed(error.kind()));
                 continue;
             }
         };
+        let mut fields = ProcFields::failed("ok");
         fields.cpu_ticks = Some(info.cpu_ticks);
         fields.state = Some(info.state.to_string());
         fields.start_ticks = Some(info.start_ticks);

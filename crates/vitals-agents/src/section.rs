@@ -11,8 +11,8 @@ use vitals_core::{
 use vitals_proc::ProcSource;
 
 use crate::fields::{
-    AGENT, CPU_TICKS, EFFORT, JOB_ID, MODEL, PID, PROC_AGE_S, REPO, RSS_BYTES, RUN_ID, RUNTIME_S,
-    START_TICKS, STATE, THREADS, TREE_CPU_TICKS, TREE_PROCS,
+    AGENT, CPU_TICKS, EFFORT, JOB_ID, MODEL, PID, PROC_AGE_S, PROC_STATUS, REPO, RSS_BYTES, RUN_ID,
+    RUNTIME_S, START_TICKS, STATE, THREADS, TREE_CPU_TICKS, TREE_PROCS,
 };
 use crate::proc::{self, Lookup, ProcFields};
 use crate::{AgentSource, KEY, ORDER, RunningAgent};
@@ -22,8 +22,8 @@ use crate::{AgentSource, KEY, ORDER, RunningAgent};
 /// Each entry holds, in this order, the contract-v1 fields `agent`,
 /// `run_id`, `job_id`, `repo`, `pid`, `runtime_s`, `model`, `effort`,
 /// `cpu_ticks`, then the additive process fields `state`, `start_ticks`,
-/// `proc_age_s`, `threads`, `rss_bytes`, `tree_cpu_ticks` and `tree_procs`
-/// (see `docs/contract.md`). `runtime_s` is whole seconds from the job's
+/// `proc_age_s`, `threads`, `rss_bytes`, `tree_cpu_ticks`, `tree_procs` and
+/// `proc_status` (see `docs/contract.md`). `runtime_s` is whole seconds from the job's
 /// `started_at` to the snapshot's clock. `cpu_ticks` keeps the seed's
 /// meaning: `utime + stime` of the process itself.
 ///
@@ -51,6 +51,11 @@ use crate::{AgentSource, KEY, ORDER, RunningAgent};
 /// | `agents[*].tree` | the table's error kind | the process table could not be read: `tree_*` are `null` for every agent (recorded once) |
 /// | `agents[*].proc_age_s` | the boot time's error kind | the boot time could not be read: `proc_age_s` is `null` for every agent (recorded once) |
 /// | `agents[*].proc` | `panic` | the process source panicked |
+///
+/// `proc_status` says how reading the process went, for a consumer that
+/// must tell a dead or reused pid from a missing sample: `"ok"`, `"no_pid"`,
+/// or the kind in the table above (`"panic"` for every agent when the
+/// process source panicked); `null` without a process source.
 ///
 /// A zombie (`state` `"Z"`) is reported as read: it still exists. Messages
 /// name the job id and the pid. `proc_age_s` is also `null`, without a
@@ -132,6 +137,7 @@ struct AgentEntry {
     rss_bytes: Option<u64>,
     tree_cpu_ticks: Option<u64>,
     tree_procs: Option<u32>,
+    proc_status: Option<String>,
 }
 
 impl AgentEntry {
@@ -153,6 +159,7 @@ impl AgentEntry {
             rss_bytes: proc.rss_bytes,
             tree_cpu_ticks: proc.tree_cpu_ticks,
             tree_procs: proc.tree_procs,
+            proc_status: proc.status,
         }
     }
 }
@@ -160,7 +167,7 @@ impl AgentEntry {
 impl Serialize for AgentEntry {
     /// In contract order, named by [`crate::fields`].
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut entry = serializer.serialize_struct("AgentEntry", 16)?;
+        let mut entry = serializer.serialize_struct("AgentEntry", 17)?;
         entry.serialize_field(AGENT, &self.agent)?;
         entry.serialize_field(RUN_ID, &self.run_id)?;
         entry.serialize_field(JOB_ID, &self.job_id)?;
@@ -177,6 +184,7 @@ impl Serialize for AgentEntry {
         entry.serialize_field(RSS_BYTES, &self.rss_bytes)?;
         entry.serialize_field(TREE_CPU_TICKS, &self.tree_cpu_ticks)?;
         entry.serialize_field(TREE_PROCS, &self.tree_procs)?;
+        entry.serialize_field(PROC_STATUS, &self.proc_status)?;
         entry.end()
     }
 }

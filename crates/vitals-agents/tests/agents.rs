@@ -54,9 +54,16 @@ fn expected(job: i64, pid: Value) -> Value {
         "agent": format!("agent-{job}"), "run_id": job * 10, "job_id": job, "repo": "app",
         "pid": null, "runtime_s": job * 100, "model": "opus", "effort": "high",
         "cpu_ticks": null, "state": null, "start_ticks": null, "proc_age_s": null,
-        "threads": null, "rss_bytes": null, "tree_cpu_ticks": null, "tree_procs": null
+        "threads": null, "rss_bytes": null, "tree_cpu_ticks": null, "tree_procs": null,
+        "proc_status": null
     });
     entry["pid"] = pid;
+    entry
+}
+
+/// `entry` whose process could not be read, for the reason `kind`.
+fn unread(mut entry: Value, kind: &str) -> Value {
+    entry["proc_status"] = json!(kind);
     entry
 }
 
@@ -75,7 +82,8 @@ fn with_proc(mut base: Value, fields: Value) -> Value {
 fn live(cpu: u64, tree_cpu: u64, tree_procs: u32) -> Value {
     json!({
         "cpu_ticks": cpu, "state": "R", "start_ticks": started_ago(90), "proc_age_s": 90,
-        "threads": 4, "rss_bytes": 1 << 20, "tree_cpu_ticks": tree_cpu, "tree_procs": tree_procs
+        "threads": 4, "rss_bytes": 1 << 20, "tree_cpu_ticks": tree_cpu, "tree_procs": tree_procs,
+        "proc_status": "ok"
     })
 }
 
@@ -164,7 +172,8 @@ async fn live_agents_with_every_field_in_contract_order() {
             "threads",
             "rss_bytes",
             "tree_cpu_ticks",
-            "tree_procs"
+            "tree_procs",
+            "proc_status"
         ]
     );
 }
@@ -196,7 +205,7 @@ async fn pid_none_gives_null_process_fields_and_a_no_pid_note() {
     assert_eq!(
         value,
         json!([
-            expected(1, Value::Null),
+            unread(expected(1, Value::Null), "no_pid"),
             with_proc(expected(2, json!(200)), live(7, 7, 1))
         ])
     );
@@ -221,10 +230,10 @@ async fn zero_negative_and_too_large_pids_are_invalid() {
     assert_eq!(
         value,
         json!([
-            expected(1, json!(0)),
+            unread(expected(1, json!(0)), "invalid_pid"),
             with_proc(expected(2, json!(200)), live(7, 7, 1)),
-            expected(3, json!(-5)),
-            expected(4, json!(i64::MAX)),
+            unread(expected(3, json!(-5)), "invalid_pid"),
+            unread(expected(4, json!(i64::MAX)), "invalid_pid"),
         ])
     );
     assert_eq!(
@@ -249,7 +258,7 @@ async fn dead_process_nulls_that_agent_only() {
         value,
         json!([
             with_proc(expected(1, json!(100)), live(50, 50, 1)),
-            expected(2, json!(4242))
+            unread(expected(2, json!(4242)), "no_such_process")
         ])
     );
     assert_eq!(meta["status"], "degraded");
@@ -274,7 +283,7 @@ async fn permission_denied_nulls_that_agent_only() {
         value,
         json!([
             with_proc(expected(1, json!(100)), live(50, 50, 1)),
-            expected(2, json!(200))
+            unread(expected(2, json!(200)), "permission_denied")
         ])
     );
     assert_eq!(
@@ -316,7 +325,8 @@ async fn a_zombie_is_reported_as_read() {
         json!([with_proc(
             expected(1, json!(100)),
             json!({"cpu_ticks": 55, "state": "Z", "start_ticks": started_ago(90), "proc_age_s": 90,
-                   "threads": 1, "rss_bytes": 0, "tree_cpu_ticks": 55, "tree_procs": 1})
+                   "threads": 1, "rss_bytes": 0, "tree_cpu_ticks": 55, "tree_procs": 1,
+                   "proc_status": "ok"})
         )])
     );
     assert_eq!(meta["status"], "ok");
@@ -414,7 +424,10 @@ async fn table_failure_nulls_every_tree_recorded_once() {
         entry["tree_cpu_ticks"] = Value::Null;
         entry["tree_procs"] = Value::Null;
     }
-    assert_eq!(value, json!([one, two, expected(3, json!(300))]));
+    assert_eq!(
+        value,
+        json!([one, two, unread(expected(3, json!(300)), "no_such_process")])
+    );
     assert_eq!(
         failures(&meta),
         pairs(&[
@@ -473,7 +486,10 @@ async fn ticks_move_between_snapshots_and_an_exited_process_becomes_null() {
     assert_eq!(assembler.build().await.body()[KEY][0]["cpu_ticks"], 75);
     proc.remove(100);
     let snapshot = assembler.build().await;
-    assert_eq!(snapshot.body()[KEY], json!([expected(1, json!(100))]));
+    assert_eq!(
+        snapshot.body()[KEY],
+        json!([unread(expected(1, json!(100)), "no_such_process")])
+    );
     assert_eq!(
         snapshot.body()["collector"]["sections"][KEY]["fields"][0]["kind"],
         "no_such_process"
@@ -598,7 +614,10 @@ async fn a_panicking_proc_source_nulls_process_fields_and_keeps_the_agents() {
     let (value, meta) = snapshot(vec![agent(1, Some(100)), agent(2, None)], Exploding).await;
     assert_eq!(
         value,
-        json!([expected(1, json!(100)), expected(2, Value::Null)])
+        json!([
+            unread(expected(1, json!(100)), "panic"),
+            unread(expected(2, Value::Null), "panic")
+        ])
     );
     assert_eq!(meta["status"], "degraded");
     assert_eq!(failures(&meta), pairs(&[("agents[*].proc", "panic")]));
