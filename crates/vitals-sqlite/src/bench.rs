@@ -11,8 +11,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::error::SqliteError;
+use crate::options::Options;
 use crate::queries;
-use crate::worker::{Options, Worker};
+use crate::worker::Worker;
 
 /// Runs the straightforward per-scrape SQL once on a fresh read-only
 /// connection to `path`, and returns how long it took, opening included.

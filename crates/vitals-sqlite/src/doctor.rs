@@ -17,7 +17,8 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use crate::error::SqliteError;
-use crate::worker::{Options, Worker};
+use crate::options::Options;
+use crate::worker::Worker;
 
 /// Tables of the reference schema and the columns the standard sections read.
 pub const REQUIRED_COLUMNS: &[(&str, &[&str])] = &[

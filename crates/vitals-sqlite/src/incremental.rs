@@ -122,8 +122,10 @@ use vitals_cost::CostTotals;
 
 use crate::aggregate::Aggregates;
 use crate::error::SqliteError;
+use crate::options::Options;
 use crate::queries::{self, Decoded, Owned, Sums};
-use crate::worker::{Msg, Options, Stats, Worker};
+use crate::stats::Stats;
+use crate::worker::{Msg, Worker};
 
 /// The largest unsettled set kept per table. Beyond it the table is answered
 /// with the full query until the next reconcile interval.

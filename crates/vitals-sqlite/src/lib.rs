@@ -198,7 +198,9 @@ pub mod doctor;
 mod error;
 mod files;
 mod incremental;
+mod options;
 mod queries;
+mod stats;
 mod worker;
 
 #[cfg(test)]
@@ -220,19 +222,12 @@ use vitals_queue::{QueueSource, RetryStats};
 use vitals_stages::{StageRow, StageSource};
 
 pub use error::SqliteError;
+pub use options::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
 
+use options::Options;
 use queries::RunningSet;
-use worker::{Job, Msg, Request, Session, Stats, Worker};
-
-/// The busy timeout unless the builder sets another.
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How long a read transaction may stay open without requests, unless the builder sets another.
-pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(30);
-
-/// How often the incremental aggregates are recounted from scratch, unless
-/// the builder sets another.
-pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
+use stats::Stats;
+use worker::{Job, Msg, Request, Session, Worker};
 
 static NEXT_STORE: AtomicU64 = AtomicU64::new(1);
 
@@ -267,7 +262,7 @@ impl fmt::Debug for SqliteStore {
 #[derive(Debug, Clone)]
 pub struct SqliteStoreBuilder {
     path: PathBuf,
-    options: worker::Options,
+    options: Options,
     incremental: bool,
 }
 
@@ -400,7 +395,7 @@ impl SqliteStore {
     pub fn builder(path: impl AsRef<Path>) -> SqliteStoreBuilder {
         SqliteStoreBuilder {
             path: path.as_ref().to_owned(),
-            options: worker::Options::default(),
+            options: Options::default(),
             incremental: true,
         }
     }

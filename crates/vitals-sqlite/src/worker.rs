@@ -20,54 +20,8 @@ use crate::aggregate::{Aggregates, FullScan};
 use crate::error::SqliteError;
 use crate::files;
 use crate::incremental::Incremental;
-use crate::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
-
-/// Settings of the worker, from the builder.
-#[derive(Debug, Clone)]
-pub(crate) struct Options {
-    /// How long a query waits for a writer's lock before failing with `busy`.
-    pub(crate) busy_timeout: Duration,
-    /// A read transaction left open this long without any request is closed
-    /// (a snapshot whose context someone keeps alive must not pin the WAL).
-    pub(crate) idle_release: Duration,
-    /// How often the incremental aggregates are recounted from scratch.
-    pub(crate) reconcile_interval: Duration,
-}
-
-impl Default for Options {
-    /// The builder's defaults.
-    fn default() -> Self {
-        Options {
-            busy_timeout: DEFAULT_BUSY_TIMEOUT,
-            idle_release: DEFAULT_IDLE_RELEASE,
-            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
-        }
-    }
-}
-
-/// Counters, for tests and diagnostics.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    /// Executions of the running-agents query.
-    pub(crate) running_queries: AtomicU64,
-    /// Read transactions begun.
-    pub(crate) transactions: AtomicU64,
-    /// Connections opened.
-    pub(crate) connections: AtomicU64,
-    /// Incremental aggregates: passes that built their state inline (a
-    /// first scrape, or after a reset).
-    pub(crate) cold_passes: AtomicU64,
-    /// Incremental aggregates: background recounts swapped in.
-    pub(crate) recounts: AtomicU64,
-    /// Incremental aggregates: drift seen by a cheap check.
-    pub(crate) drifts: AtomicU64,
-    /// Incremental aggregates: errors that fell back to the full query.
-    pub(crate) fallbacks: AtomicU64,
-    /// Incremental aggregates: scrapes answered by the full query because
-    /// the row at a high-water mark was gone or replaced (rowids at or
-    /// below the mark may have been reused).
-    pub(crate) reused: AtomicU64,
-}
+use crate::options::Options;
+use crate::stats::Stats;
 
 /// The cancellation flag of the request the worker is executing, if any.
 ///
