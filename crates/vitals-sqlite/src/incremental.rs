@@ -110,6 +110,8 @@
 use std::cmp::Ordering as Cmp;
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,11 +123,11 @@ use rusqlite::types::ValueRef;
 use vitals_cost::CostTotals;
 
 use crate::aggregate::Aggregates;
+use crate::connection::Database;
 use crate::error::SqliteError;
 use crate::options::Options;
 use crate::queries::{self, Decoded, Owned, Sums};
 use crate::stats::Stats;
-use crate::worker::{Msg, Worker};
 
 /// The largest unsettled set kept per table. Beyond it the table is answered
 /// with the full query until the next reconcile interval.
@@ -769,11 +771,17 @@ struct Recount {
     runs: Option<RunsState>,
 }
 
+/// What a recount is asked to count: the tables whose state it rebuilds.
+#[derive(Debug, Clone, Copy)]
+struct RecountOrder {
+    jobs: bool,
+    runs: bool,
+}
+
 /// The background recount thread and its mailbox.
 struct Reconciler {
-    sender: Sender<Msg>,
+    orders: Sender<RecountOrder>,
     results: Receiver<Recount>,
-    results_tx: Sender<Recount>,
     /// Interrupts the recount in flight when the reconciler is dropped.
     cancel: Arc<AtomicBool>,
     in_flight: bool,
@@ -792,6 +800,84 @@ impl fmt::Debug for Reconciler {
         f.debug_struct("Reconciler")
             .field("in_flight", &self.in_flight)
             .finish_non_exhaustive()
+    }
+}
+
+impl Reconciler {
+    /// Starts the recount thread: a second read-only connection to `path`,
+    /// opened the way the store opens its own ([`Database`]), serving
+    /// orders until the reconciler is dropped.
+    fn spawn(path: PathBuf, busy_timeout: Duration) -> io::Result<Self> {
+        let (orders, inbox) = mpsc::channel::<RecountOrder>();
+        let (results_tx, results) = mpsc::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&cancel);
+        std::thread::Builder::new()
+            .name("vitals-sqlite-recount".to_owned())
+            .spawn(move || {
+                // Counters of its own: the store's count its own connection.
+                let mut database = Database::new(path, busy_timeout, Arc::default());
+                for order in inbox {
+                    let recount =
+                        catch_unwind(AssertUnwindSafe(|| recount(&mut database, &flag, order)))
+                            .unwrap_or_else(|_| {
+                                tracing::error!("vitals-sqlite: a background recount panicked");
+                                database.install(None);
+                                database.end_transaction();
+                                let finished = Instant::now();
+                                Recount {
+                                    took: Duration::ZERO,
+                                    finished,
+                                    jobs: None,
+                                    runs: None,
+                                }
+                            });
+                    // The reconciler may be gone; nobody waits then.
+                    let _ = results_tx.send(recount);
+                }
+                database.close();
+            })?;
+        Ok(Reconciler {
+            orders,
+            results,
+            cancel,
+            in_flight: false,
+            not_before: Instant::now(),
+        })
+    }
+}
+
+/// Recounts the tables `order` names, in a read transaction of its own.
+fn recount(database: &mut Database, cancel: &Arc<AtomicBool>, order: RecountOrder) -> Recount {
+    let started = Instant::now();
+    let out = database.run_alone(cancel, |conn, path| {
+        // Each table on its own: one failing leaves the other.
+        let jobs = order
+            .jobs
+            .then(|| cold_jobs(conn, path).ok().and_then(|(_, st)| st.ok()))
+            .flatten();
+        let runs = order
+            .runs
+            .then(|| cold_runs(conn, path).ok().and_then(|(_, st)| st.ok()))
+            .flatten();
+        Ok((jobs, runs))
+    });
+    let finished = Instant::now();
+    let (jobs, runs) = out.unwrap_or_else(|error| {
+        tracing::debug!(%error, "vitals-sqlite: a background recount failed");
+        (None, None)
+    });
+    Recount {
+        took: finished - started,
+        finished,
+        jobs: jobs.map(|s| JobsState {
+            built: finished,
+            ..s
+        }),
+        runs: runs.map(|s| RunsState {
+            built: finished,
+            ..s
+        }),
     }
 }
 
@@ -886,19 +972,8 @@ impl Incremental {
             return false;
         }
         if self.reconciler.is_none() {
-            let (results_tx, results) = mpsc::channel();
-            let worker = Worker::plain(self.context.path.clone(), self.context.options.clone());
-            match worker.spawn("vitals-sqlite-recount") {
-                Ok(sender) => {
-                    self.reconciler = Some(Reconciler {
-                        sender,
-                        results,
-                        results_tx,
-                        cancel: Arc::default(),
-                        in_flight: false,
-                        not_before: now,
-                    });
-                }
+            match Reconciler::spawn(self.context.path.clone(), self.context.options.busy_timeout) {
+                Ok(reconciler) => self.reconciler = Some(reconciler),
                 Err(error) => {
                     tracing::warn!(%error, "vitals-sqlite: cannot start the recount thread");
                     return false;
@@ -911,39 +986,11 @@ impl Incremental {
         if r.in_flight || (why == Why::Drift && now < r.not_before) {
             return false;
         }
-        let cancel = Arc::clone(&r.cancel);
-        let tx = r.results_tx.clone();
-        let job = Box::new(move |worker: &mut Worker| {
-            let started = Instant::now();
-            let out = worker.run_alone(&cancel, |s| {
-                // Each table on its own: one failing leaves the other.
-                let jobs = want_jobs
-                    .then(|| cold_jobs(s.conn, s.path).ok().and_then(|(_, st)| st.ok()))
-                    .flatten();
-                let runs = want_runs
-                    .then(|| cold_runs(s.conn, s.path).ok().and_then(|(_, st)| st.ok()))
-                    .flatten();
-                Ok((jobs, runs))
-            });
-            let finished = Instant::now();
-            let (jobs, runs) = out.unwrap_or_else(|error| {
-                tracing::debug!(%error, "vitals-sqlite: a background recount failed");
-                (None, None)
-            });
-            let _ = tx.send(Recount {
-                took: finished - started,
-                finished,
-                jobs: jobs.map(|s| JobsState {
-                    built: finished,
-                    ..s
-                }),
-                runs: runs.map(|s| RunsState {
-                    built: finished,
-                    ..s
-                }),
-            });
-        });
-        if r.sender.send(Msg::Run(job)).is_err() {
+        let order = RecountOrder {
+            jobs: want_jobs,
+            runs: want_runs,
+        };
+        if r.orders.send(order).is_err() {
             self.reconciler = None;
             return false;
         }

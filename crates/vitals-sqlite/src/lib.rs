@@ -193,10 +193,10 @@
 
 mod aggregate;
 pub mod bench;
+mod connection;
 mod decode;
 pub mod doctor;
 mod error;
-mod files;
 mod incremental;
 mod options;
 mod queries;
@@ -224,6 +224,8 @@ use vitals_stages::{StageRow, StageSource};
 pub use error::SqliteError;
 pub use options::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
 
+use aggregate::{Aggregates, FullScan};
+use incremental::Incremental;
 use options::Options;
 use queries::RunningSet;
 use stats::Stats;
@@ -318,12 +320,22 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn build(self) -> SqliteStore {
         let stats = Arc::new(Stats::default());
-        let sender = match worker::spawn(
+        let aggregates: Box<dyn Aggregates> = if self.incremental {
+            Box::new(Incremental::new(
+                self.path.clone(),
+                self.options.clone(),
+                Arc::clone(&stats),
+            ))
+        } else {
+            Box::new(FullScan)
+        };
+        let worker = Worker::new(
             self.path.clone(),
-            self.options,
-            self.incremental,
+            &self.options,
             Arc::clone(&stats),
-        ) {
+            aggregates,
+        );
+        let sender = match worker.spawn("vitals-sqlite") {
             Ok(sender) => Some(sender),
             Err(error) => {
                 tracing::error!(%error, "vitals-sqlite: cannot start the worker thread");

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod incremental;
+mod layout;
 mod locks;
 mod parity;
 mod read_only;
