@@ -25,7 +25,13 @@ const LAYERS: &[&str] = &[
 /// Modules that are folders: their child files, lowest first. A child may
 /// name (`super::x`) only the siblings before it, never an item of its
 /// `mod.rs`, which alone names the children.
-const FOLDERS: &[(&str, &[&str])] = &[("connection", &["descriptors", "open"])];
+const FOLDERS: &[(&str, &[&str])] = &[
+    ("connection", &["descriptors", "open"]),
+    (
+        "incremental",
+        &["refusal", "marks", "jobs", "runs", "table", "recount"],
+    ),
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
