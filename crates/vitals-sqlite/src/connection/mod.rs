@@ -199,7 +199,7 @@ impl Database {
             open.conn
                 .execute_batch("BEGIN")
                 .map_err(|e| SqliteError::from_sqlite(e, &self.path))?;
-            self.stats.transactions.fetch_add(1, Ordering::Relaxed);
+            Stats::bump(&self.stats.transactions);
         }
         Ok(())
     }
@@ -408,7 +408,7 @@ impl Database {
                 }
             };
             let conn = open_connection(target, &self.path, self.busy_timeout, &self.interrupts)?;
-            self.stats.connections.fetch_add(1, Ordering::Relaxed);
+            Stats::bump(&self.stats.connections);
             file.connection = Some(OpenConnection {
                 conn,
                 mode,

@@ -137,7 +137,6 @@ mod table;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use rusqlite::Connection;
@@ -269,7 +268,7 @@ impl Incremental {
     /// is already waiting).
     fn after_catch_up(&mut self, drift: bool, built: Instant, recounted_waiting: bool) {
         if drift {
-            self.context.stats.drifts.fetch_add(1, Ordering::Relaxed);
+            Stats::bump(&self.context.stats.drifts);
             self.drift_pending = true;
         }
         if self.drift_pending {
@@ -300,7 +299,7 @@ impl Incremental {
         }
         if let Some(recounted) = table.recounted.take() {
             if T::built_at(&recounted) <= began {
-                context.stats.recounts.fetch_add(1, Ordering::Relaxed);
+                Stats::bump(&context.stats.recounts);
                 table.phase = Phase::Live(recounted);
             } else {
                 table.recounted = Some(recounted);
@@ -331,7 +330,7 @@ impl Incremental {
                     // Rowids at or below the mark may belong to rows no
                     // catch-up reads: this scrape is answered by the full
                     // query, and the tally rebuilt from it, below.
-                    context.stats.reused.fetch_add(1, Ordering::Relaxed);
+                    Stats::bump(&context.stats.reused_mark_answers);
                     tracing::debug!(
                         table = T::NAME,
                         "vitals-sqlite: the row at the high-water mark changed; recounting inline"
@@ -340,7 +339,7 @@ impl Incremental {
                     table.phase = Phase::Cold;
                 }
                 Err(refusal) => {
-                    context.stats.fallbacks.fetch_add(1, Ordering::Relaxed);
+                    Stats::bump(&context.stats.fallbacks);
                     log_refusal(T::NAME, &refusal);
                     if let Refusal::TooManyUnsettled | Refusal::RowidsExhausted = refusal {
                         table.phase = Phase::Off {
@@ -361,7 +360,7 @@ impl Incremental {
             }
             Err(error) => return Err(error),
         };
-        context.stats.cold_passes.fetch_add(1, Ordering::Relaxed);
+        Stats::bump(&context.stats.cold_passes);
         table.phase = match tally {
             Ok(tally) => Phase::Live(tally),
             Err(refusal) => {

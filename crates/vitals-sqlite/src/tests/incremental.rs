@@ -2,7 +2,6 @@
 //! by a writer between scrapes.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -329,11 +328,7 @@ async fn rowids_reused_below_the_mark_are_counted_at_once() {
         "SQLite gave the new row a reused id"
     );
     assert_eq!(answer(&store).await, truth(&writer, &path));
-    assert_eq!(
-        store.stats().reused.load(Ordering::Relaxed),
-        2,
-        "one per table"
-    );
+    assert_eq!(store.stats().reused_mark_answers, 2, "one per table");
 }
 
 /// The row at the mark deleted and its id given again, with a gap below it
@@ -367,7 +362,7 @@ async fn the_row_at_the_mark_replaced_before_the_next_scrape_is_seen() {
         .unwrap();
     assert_eq!(ids(&writer, "jobs"), [1, 2, 3, 4]);
     assert_eq!(answer(&store).await, truth(&writer, &path));
-    assert_eq!(store.stats().reused.load(Ordering::Relaxed), 2);
+    assert_eq!(store.stats().reused_mark_answers, 2);
     // Then incremental again, from the state the exact answer rebuilt.
     writer
         .execute_batch(
@@ -377,8 +372,8 @@ async fn the_row_at_the_mark_replaced_before_the_next_scrape_is_seen() {
         )
         .unwrap();
     assert_eq!(answer(&store).await, truth(&writer, &path));
-    assert_eq!(store.stats().reused.load(Ordering::Relaxed), 2);
-    assert_eq!(store.stats().recounts.load(Ordering::Relaxed), 0);
+    assert_eq!(store.stats().reused_mark_answers, 2);
+    assert_eq!(store.stats().recounts, 0);
 }
 
 /// An unsettled row deleted and its id reused, a table emptied and
@@ -491,7 +486,7 @@ async fn without_identity_columns_any_change_at_the_mark_is_answered_exactly() {
         .unwrap();
     assert_eq!(answer(&store).await, truth(&writer, &path));
     // Appends alone stay incremental.
-    let before = store.stats().reused.load(Ordering::Relaxed);
+    let before = store.stats().reused_mark_answers;
     writer
         .execute_batch(
             "INSERT INTO jobs (status) VALUES ('done');
@@ -499,7 +494,7 @@ async fn without_identity_columns_any_change_at_the_mark_is_answered_exactly() {
         )
         .unwrap();
     assert_eq!(answer(&store).await, truth(&writer, &path));
-    assert_eq!(store.stats().reused.load(Ordering::Relaxed), before);
+    assert_eq!(store.stats().reused_mark_answers, before);
 }
 
 #[tokio::test]
@@ -544,14 +539,10 @@ async fn an_append_only_history_is_exact_without_any_recount() {
         assert_eq!(answer(&store).await, truth(&writer, &path), "round {round}");
     }
     let stats = store.stats();
-    assert_eq!(
-        stats.cold_passes.load(Ordering::Relaxed),
-        2,
-        "one per table"
-    );
-    assert_eq!(stats.drifts.load(Ordering::Relaxed), 0);
-    assert_eq!(stats.recounts.load(Ordering::Relaxed), 0);
-    assert_eq!(stats.fallbacks.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.cold_passes, 2, "one per table");
+    assert_eq!(stats.drifts, 0);
+    assert_eq!(stats.recounts, 0);
+    assert_eq!(stats.fallbacks, 0);
 }
 
 /// Scrapes until the answer is the truth, for at most ten seconds.
@@ -592,8 +583,8 @@ async fn a_purge_of_the_oldest_rows_is_seen_and_recounted_in_the_background() {
         .execute_batch("DELETE FROM jobs WHERE id = 1; DELETE FROM agent_runs WHERE id = 1;")
         .unwrap();
     until_exact(&store, &writer, &path).await;
-    assert!(store.stats().drifts.load(Ordering::Relaxed) >= 1);
-    assert!(store.stats().recounts.load(Ordering::Relaxed) >= 1);
+    assert!(store.stats().drifts >= 1);
+    assert!(store.stats().recounts >= 1);
 }
 
 #[tokio::test]
@@ -607,7 +598,7 @@ async fn a_requeued_failed_job_is_seen_through_the_status_index() {
         .execute("UPDATE jobs SET status = 'queued' WHERE id = 2", [])
         .unwrap();
     until_exact(&store, &writer, &path).await;
-    assert!(store.stats().drifts.load(Ordering::Relaxed) >= 1);
+    assert!(store.stats().drifts >= 1);
 }
 
 #[tokio::test]
@@ -629,8 +620,8 @@ async fn an_invisible_correction_lands_within_the_reconcile_interval() {
     let (counts, totals) = answer(&store).await;
     assert_ne!((counts, totals), truth(&writer, &path), "not seen at once");
     until_exact(&store, &writer, &path).await;
-    assert_eq!(store.stats().drifts.load(Ordering::Relaxed), 0);
-    assert!(store.stats().recounts.load(Ordering::Relaxed) >= 1);
+    assert_eq!(store.stats().drifts, 0);
+    assert!(store.stats().recounts >= 1);
 }
 
 #[tokio::test]
@@ -645,7 +636,7 @@ async fn off_every_scrape_runs_the_full_queries() {
         .execute("UPDATE jobs SET status = 'failed' WHERE id = 3", [])
         .unwrap();
     assert_eq!(answer(&store).await, truth(&writer, &path));
-    assert_eq!(store.stats().cold_passes.load(Ordering::Relaxed), 0);
+    assert_eq!(store.stats().cold_passes, 0);
 }
 
 #[tokio::test]
@@ -759,8 +750,8 @@ async fn a_first_scrape_cut_by_its_deadline_gets_its_state_from_the_background()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(store.stats().recounts.load(Ordering::Relaxed) >= 1);
-    assert_eq!(store.stats().cold_passes.load(Ordering::Relaxed), 0);
+    assert!(store.stats().recounts >= 1);
+    assert_eq!(store.stats().cold_passes, 0);
     assert_eq!(answer(&store).await.1, truth(&writer, &path).1);
 }
 
@@ -787,5 +778,5 @@ async fn a_drift_seen_while_recounts_are_throttled_is_recounted_later() {
         .execute("UPDATE jobs SET status = 'queued' WHERE id = 2", [])
         .unwrap();
     until_exact(&store, &writer, &path).await;
-    assert!(store.stats().drifts.load(Ordering::Relaxed) >= 1);
+    assert!(store.stats().drifts >= 1);
 }

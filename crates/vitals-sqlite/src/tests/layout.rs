@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "aggregate",
     "worker",
     "incremental",
+    "client",
     "bench",
     "doctor",
 ];

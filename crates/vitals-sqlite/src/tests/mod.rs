@@ -7,6 +7,7 @@ mod locks;
 mod parity;
 mod read_only;
 mod snapshot;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
