@@ -45,7 +45,7 @@ pub(crate) trait Aggregates: Send + fmt::Debug {
 
     /// Tests: runs a full recount now and waits for it, so that the next
     /// snapshot starts from it.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     fn recount_and_wait(&mut self) {}
 }
 

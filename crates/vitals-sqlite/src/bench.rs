@@ -42,7 +42,8 @@ use crate::queries;
 ///
 /// The first [`SqliteError`] met: the file is missing or not a database, a
 /// table or a required column is missing, a sum overflows, and so on (the
-/// same errors the store's source methods report).
+/// same errors the store's source methods report; `unsupported` on a
+/// platform other than Unix).
 pub fn floor_queries(path: impl AsRef<Path>) -> Result<Duration, SqliteError> {
     let started = Instant::now();
     let mut database = Database::new(

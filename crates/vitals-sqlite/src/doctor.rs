@@ -353,9 +353,11 @@ fn mb(bytes: u64) -> f64 {
 /// # Errors
 ///
 /// [`SqliteError`] when the file cannot be opened as a database at all
-/// (missing, empty, not SQLite); problems inside the database are findings
-/// of the [`Report`], not errors.
+/// (missing, empty, not SQLite), and [`SqliteError::Unsupported`] on a
+/// platform other than Unix; problems inside the database are findings of
+/// the [`Report`], not errors.
 pub fn diagnose(path: &Path) -> Result<Report, SqliteError> {
+    connection::supported()?;
     let file_bytes = std::fs::metadata(path)
         .map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {

@@ -99,6 +99,16 @@
 //!   disk (a replaced file's blocks are then freed only when the process
 //!   exits).
 //!
+//! # Platforms
+//!
+//! The store needs a Unix platform (its tests run on Linux): the rules above
+//! rest on a file's device and inode (a replaced file), its change time (a
+//! rewritten file), `pread`, and POSIX locks (the reason a descriptor is
+//! never closed). The crate compiles on every platform; elsewhere every
+//! source method, [`bench::floor_queries`] and [`doctor::diagnose`] answer
+//! [`SqliteError::Unsupported`] (kind `unsupported`) before they open
+//! anything, so the sections degrade as for any other error.
+//!
 //! # One snapshot, one read transaction
 //!
 //! A dedicated thread owns the connection; source methods send it requests
@@ -433,7 +443,7 @@ impl SqliteStore {
 
     /// Tests: runs a background recount of the incremental aggregates now
     /// and waits for it; the next snapshot starts from it.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     async fn recount_for_test(&self) {
         let cx = Collect::standalone(None, Duration::from_secs(120));
         let _ = self
@@ -447,7 +457,7 @@ impl SqliteStore {
 
     /// Runs arbitrary work on the store's own connection, in the snapshot's
     /// transaction (tests: attempted writes, slow queries, query plans).
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     async fn with_connection_for_test<T, F>(&self, cx: &Collect, work: F) -> Result<T, SqliteError>
     where
         T: Send + 'static,

@@ -10,7 +10,7 @@
 //!
 //! - before opening, at the start of every read, the file is checked
 //!   (cheap: three `stat`s and a 100-byte read of its header through the
-//!   process-wide descriptor of [`descriptors`]): missing, empty, not
+//!   process-wide descriptor of `descriptors.rs`): missing, empty, not
 //!   SQLite, replaced on disk, and, for a WAL database, whether its `-wal`
 //!   and `-shm` files exist;
 //! - a rollback-journal database, or a WAL database a writer has open, is
@@ -19,15 +19,23 @@
 //!   `immutable=1` connection for one read only, whose answer is discarded
 //!   when the file changed meanwhile ([`Mode::Detached`]);
 //! - every connection is opened by [`open::open_connection`].
+//!
+//! The checks need a Unix platform (`unix.rs`: device and inode, change
+//! time, `pread`, and POSIX locks as the reason the descriptors are never
+//! closed). Elsewhere `unsupported.rs` stands in, and every read answers
+//! [`SqliteError::Unsupported`] before it opens anything.
 
+#[cfg(unix)]
 mod descriptors;
 mod open;
+#[cfg(unix)]
+mod unix;
+#[cfg(any(not(unix), test))]
+mod unsupported;
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +47,12 @@ use crate::error::SqliteError;
 use crate::stats::Stats;
 
 use open::{Interrupts, Target, open_connection};
+#[cfg(unix)]
+use unix as platform;
+#[cfg(not(unix))]
+use unsupported as platform;
+
+use platform::{Fingerprint, Identity};
 
 /// How the current connection reads the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,32 +69,6 @@ enum Mode {
     Detached,
 }
 
-/// What identifies a version of the file: any write changes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Fingerprint {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Fingerprint {
-    fn of(meta: &fs::Metadata) -> Self {
-        Self {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            len: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    fn identity(&self) -> descriptors::Identity {
-        (self.dev, self.ino)
-    }
-}
-
 /// An open connection and how it reads the file.
 struct OpenConnection {
     conn: Connection,
@@ -90,13 +78,13 @@ struct OpenConnection {
 }
 
 /// The open file: the connection (if any), and the process-wide descriptor
-/// the header is read through ([`descriptors::descriptor`]). That descriptor
+/// the header is read through (`descriptors::descriptor`). That descriptor
 /// is never closed: closing any descriptor of the database file would
 /// release every POSIX lock this process holds on it, SQLite's included.
 struct OpenFile {
     connection: Option<OpenConnection>,
     descriptor: Arc<File>,
-    identity: descriptors::Identity,
+    identity: Identity,
 }
 
 const HEADER_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -213,7 +201,9 @@ impl Database {
         if open.mode != Mode::Detached {
             return false;
         }
-        let now = fs::metadata(&self.path).map(|m| Fingerprint::of(&m)).ok();
+        let now = fs::metadata(&self.path)
+            .ok()
+            .and_then(|meta| platform::fingerprint(&self.path, &meta).ok());
         now != Some(open.fingerprint)
     }
 
@@ -298,6 +288,7 @@ impl Database {
     /// What the checks found wrong with the file (missing, not a file,
     /// empty, not SQLite, a `-wal` without `-shm`), or the error of opening.
     pub(crate) fn open(&mut self) -> Result<(), SqliteError> {
+        platform::supported()?;
         let path_meta = match fs::metadata(&self.path) {
             Ok(meta) => meta,
             Err(source) => {
@@ -322,7 +313,7 @@ impl Database {
                 source: None,
             });
         }
-        let seen = Fingerprint::of(&path_meta);
+        let seen = platform::fingerprint(&self.path, &path_meta)?;
         if self
             .file
             .as_ref()
@@ -331,7 +322,7 @@ impl Database {
             tracing::info!(path = %self.path.display(), "vitals-sqlite: the database file was replaced; reopening");
             self.close();
         }
-        if seen.len == 0 {
+        if seen.size() == 0 {
             self.close();
             return Err(SqliteError::EmptyDatabase {
                 path: self.path.clone(),
@@ -344,7 +335,7 @@ impl Database {
         let file = match self.file.take() {
             Some(file) => file,
             None => {
-                let (descriptor, identity) = descriptors::descriptor(&self.path).map_err(io_err)?;
+                let (descriptor, identity) = platform::descriptor(&self.path).map_err(io_err)?;
                 OpenFile {
                     connection: None,
                     descriptor,
@@ -354,7 +345,7 @@ impl Database {
         };
         let file = self.file.insert(file);
         let mut header = [0_u8; 100];
-        if let Err(source) = file.descriptor.read_exact_at(&mut header, 0) {
+        if let Err(source) = platform::read_at(&file.descriptor, &mut header, 0) {
             file.connection = None;
             return Err(if source.kind() == io::ErrorKind::UnexpectedEof {
                 SqliteError::NotADatabase {
@@ -419,13 +410,22 @@ impl Database {
     }
 }
 
+/// Whether the store can read a database on this platform.
+///
+/// # Errors
+///
+/// [`SqliteError::Unsupported`] on a platform other than Unix.
+pub(crate) fn supported() -> Result<(), SqliteError> {
+    platform::supported()
+}
+
 /// Whether the header of the database at `path` says WAL (bytes 18 and 19
 /// are 2). Read through the process-wide descriptor of the file: opening
 /// and closing one here would drop this process's POSIX locks on it.
 pub(crate) fn header_says_wal(path: &Path) -> bool {
     let mut header = [0_u8; 20];
-    descriptors::descriptor(path)
-        .and_then(|(file, _)| file.read_exact_at(&mut header, 0))
+    platform::descriptor(path)
+        .and_then(|(file, _)| platform::read_at(&file, &mut header, 0))
         .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 
@@ -447,7 +447,9 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 /// A `file:` URI for `path` with `immutable=1`, every byte outside the
 /// unreserved set percent-encoded.
 fn immutable_uri(path: &Path) -> String {
-    let bytes = path.as_os_str().as_bytes();
+    // The bytes of the path on Unix (on other platforms an encoding of
+    // them; never reached there).
+    let bytes = path.as_os_str().as_encoded_bytes();
     // An absolute path gets an empty authority (`file:///abs`), so that a
     // path starting with `//` is not read as a host name.
     let mut uri = String::from(if bytes.starts_with(b"/") {

@@ -153,7 +153,7 @@ use refusal::{Refusal, log_refusal};
 use table::{IncrementalTable, JobCounts, Phase, RunTotals, Tables};
 
 /// The bound on the unsettled rows kept per table (tests fill a table past it).
-#[cfg(test)]
+#[cfg(all(test, unix))]
 pub(crate) use refusal::MAX_UNSETTLED;
 
 /// What both tables' aggregates use: the database path, the store's
@@ -374,7 +374,7 @@ impl Incremental {
     }
 
     /// Tests: waits for the recount in flight, if any, and takes it in.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     fn wait_for_recount(&mut self) {
         let recount = self
             .recount_thread
@@ -412,7 +412,7 @@ impl Aggregates for Incremental {
         self.recount_thread = None;
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     fn recount_and_wait(&mut self) {
         self.receive_recounts();
         self.wait_for_recount();

@@ -146,7 +146,7 @@ impl RecountThread {
     }
 
     /// Tests: waits for the recount in flight, if any.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(super) fn wait_finished(&mut self, timeout: Duration) -> Option<FinishedRecount> {
         if !self.in_flight {
             return None;

@@ -27,7 +27,10 @@ const LAYERS: &[&str] = &[
 /// name (`super::x`) only the siblings before it, never an item of its
 /// `mod.rs`, which alone names the children.
 const FOLDERS: &[(&str, &[&str])] = &[
-    ("connection", &["descriptors", "open"]),
+    (
+        "connection",
+        &["descriptors", "open", "unix", "unsupported"],
+    ),
     (
         "incremental",
         &["refusal", "marks", "jobs", "runs", "table", "recount"],

@@ -1,4 +1,9 @@
 //! Tests against real database files in temporary directories (no mocks).
+//!
+//! They check Unix behaviour (file identities, POSIX locks, WAL files), so
+//! they run on Unix only; elsewhere the tests of the `unsupported` fallback
+//! (`connection/unsupported.rs`) run.
+#![cfg(unix)]
 
 mod bad_input;
 mod incremental;
