@@ -200,6 +200,44 @@
 //! integer precision; the cost is a compensated floating-point sum that may
 //! differ from SQLite's `TOTAL()` in the last bits. Every answer still
 //! comes from the snapshot's one read transaction.
+//!
+//! [`SqliteStore::stats`] tells a host how it goes: how many inline passes,
+//! fallbacks, reused-mark answers, drifts and recounts there were.
+//!
+//! # Module layout
+//!
+//! For whoever carries the crate on (the modules are private, but for
+//! [`bench`](mod@bench) and [`doctor`]). Dependencies go one way: each module names
+//! only the modules above it in this table, and inside a folder each file
+//! only the files above it in its own list (a test, `src/tests/layout.rs`,
+//! holds both orders).
+//!
+//! | module | one idea |
+//! |---|---|
+//! | `error` | [`SqliteError`] and its kinds |
+//! | `options` | the builder's settings and their defaults |
+//! | `stats` | the counters and [`StoreStats`] |
+//! | `decode` | one stored value decoded, and the issues met (the degraded fields) |
+//! | `queries` | the SQL behind each source method, run on a given connection |
+//! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time) |
+//! | `aggregate` | the `Aggregates` seam, and `FullScan` |
+//! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
+//! | `incremental/` | the incremental `Aggregates`: `refusal.rs`, `marks.rs`, `jobs.rs`, `runs.rs`, `table.rs`, `recount.rs`, and `mod.rs` (the design note and the control flow) |
+//! | `client` | the async side of the worker: a request tagged with its snapshot, waited for, cancelled; what a store keeps in a snapshot's scratch |
+//! | `bench`, `doctor` | one private read each, through a `Database` of their own |
+//! | the crate root | [`SqliteStore`], its builder, and the four source traits |
+//!
+//! **The `Aggregates` seam.** The history-wide aggregates are the one part
+//! of a snapshot with two implementations. The worker holds a
+//! `Box<dyn Aggregates>` and knows nothing else of them: inside a
+//! snapshot's read transaction it calls `status_counts` and `totals`, and
+//! `reset` when the file was closed or replaced or an answer discarded
+//! (whatever was derived from earlier reads may be about another file).
+//! [`SqliteStoreBuilder::build`] chooses the implementation (`FullScan`, or
+//! `Incremental` unless [`incremental(false)`](SqliteStoreBuilder::incremental))
+//! and hands it to the worker. The incremental one's background recount
+//! opens its own `Database` on its own thread; it never goes through the
+//! worker.
 
 mod aggregate;
 pub mod bench;
