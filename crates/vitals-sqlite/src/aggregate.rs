@@ -8,6 +8,11 @@
 //! [`Incremental`](crate::incremental::Incremental) keeps running sums of
 //! settled rows, a high-water mark and the unsettled ids, and reconciles in
 //! the background (the default; see the builder's `incremental`).
+//!
+//! The store's builder chooses the implementation and hands it to the
+//! worker as a `Box<dyn Aggregates>`; the worker knows only this trait.
+//! (The link above is documentation only: this module names no
+//! implementation but its own [`FullScan`].)
 
 use std::fmt;
 use std::path::Path;
