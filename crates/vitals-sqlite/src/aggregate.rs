@@ -8,6 +8,11 @@
 //! [`Incremental`](crate::incremental::Incremental) keeps running sums of
 //! settled rows, a high-water mark and the unsettled ids, and reconciles in
 //! the background (the default; see the builder's `incremental`).
+//!
+//! The store's builder chooses the implementation and hands it to the
+//! worker as a `Box<dyn Aggregates>`; the worker knows only this trait.
+//! (The link above is documentation only: this module names no
+//! implementation but its own [`FullScan`].)
 
 use std::fmt;
 use std::path::Path;
@@ -45,7 +50,7 @@ pub(crate) trait Aggregates: Send + fmt::Debug {
 
     /// Tests: runs a full recount now and waits for it, so that the next
     /// snapshot starts from it.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     fn recount_and_wait(&mut self) {}
 }
 

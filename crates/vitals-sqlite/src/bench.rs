@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use crate::connection::Database;
 use crate::error::SqliteError;
+use crate::options::DEFAULT_BUSY_TIMEOUT;
 use crate::queries;
-use crate::worker::{Options, Worker};
 
 /// Runs the straightforward per-scrape SQL once on a fresh read-only
 /// connection to `path`, and returns how long it took, opening included.
@@ -41,19 +42,24 @@ use crate::worker::{Options, Worker};
 ///
 /// The first [`SqliteError`] met: the file is missing or not a database, a
 /// table or a required column is missing, a sum overflows, and so on (the
-/// same errors the store's source methods report).
+/// same errors the store's source methods report; `unsupported` on a
+/// platform other than Unix).
 pub fn floor_queries(path: impl AsRef<Path>) -> Result<Duration, SqliteError> {
     let started = Instant::now();
-    let mut worker = Worker::plain(path.as_ref().to_owned(), Options::default());
+    let mut database = Database::new(
+        path.as_ref().to_owned(),
+        DEFAULT_BUSY_TIMEOUT,
+        Arc::default(),
+    );
     let never = Arc::new(AtomicBool::new(false));
-    worker.run_alone(&never, |s| {
-        queries::active_tasks(s.conn, s.path)?;
-        queries::status_counts(s.conn, s.path)?;
-        queries::retry_stats(s.conn, s.path)?;
-        queries::running(s.conn, s.path)?;
-        queries::totals(s.conn, s.path)?;
+    database.run_alone(&never, |conn, path| {
+        queries::active_tasks(conn, path)?;
+        queries::status_counts(conn, path)?;
+        queries::retry_stats(conn, path)?;
+        queries::running(conn, path)?;
+        queries::totals(conn, path)?;
         Ok(())
     })?;
-    drop(worker);
+    drop(database);
     Ok(started.elapsed())
 }

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
+use crate::connection::{self, Database};
 use crate::error::SqliteError;
-use crate::worker::{Options, Worker};
+use crate::options::DEFAULT_BUSY_TIMEOUT;
 
 /// Tables of the reference schema and the columns the standard sections read.
 pub const REQUIRED_COLUMNS: &[(&str, &[&str])] = &[
@@ -352,9 +353,11 @@ fn mb(bytes: u64) -> f64 {
 /// # Errors
 ///
 /// [`SqliteError`] when the file cannot be opened as a database at all
-/// (missing, empty, not SQLite); problems inside the database are findings
-/// of the [`Report`], not errors.
+/// (missing, empty, not SQLite), and [`SqliteError::Unsupported`] on a
+/// platform other than Unix; problems inside the database are findings of
+/// the [`Report`], not errors.
 pub fn diagnose(path: &Path) -> Result<Report, SqliteError> {
+    connection::supported()?;
     let file_bytes = std::fs::metadata(path)
         .map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -372,14 +375,14 @@ pub fn diagnose(path: &Path) -> Result<Report, SqliteError> {
         .len();
     // Opened exactly as the store opens its connection (read-only,
     // `query_only`, the same WAL rules), in one read transaction.
-    let mut worker = Worker::plain(path.to_owned(), Options::default());
+    let mut database = Database::new(path.to_owned(), DEFAULT_BUSY_TIMEOUT, Arc::default());
     let never = Arc::new(AtomicBool::new(false));
-    let report = worker.run_alone(&never, |session| {
-        examine(session.conn, session.path).map_err(|e| SqliteError::from_sqlite(e, path))
+    let report = database.run_alone(&never, |conn, path| {
+        examine(conn, path).map_err(|e| SqliteError::from_sqlite(e, path))
     })?;
     // WAL is a property of the file (bytes 18 and 19 of its header are 2);
     // a connection that reads it as immutable reports a rollback journal.
-    let journal_mode = if wal_in_header(path) {
+    let journal_mode = if connection::header_says_wal(path) {
         "wal".to_owned()
     } else {
         report.journal_mode
@@ -389,16 +392,6 @@ pub fn diagnose(path: &Path) -> Result<Report, SqliteError> {
         journal_mode,
         ..report
     })
-}
-
-/// Through the process-wide descriptor of the file: opening and closing one
-/// here would drop this process's POSIX locks on the database.
-fn wal_in_header(path: &Path) -> bool {
-    use std::os::unix::fs::FileExt;
-    let mut header = [0_u8; 20];
-    crate::files::descriptor(path)
-        .and_then(|(file, _)| file.read_exact_at(&mut header, 0))
-        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 
 fn examine(conn: &Connection, path: &Path) -> rusqlite::Result<Report> {

@@ -124,6 +124,16 @@ pub enum SqliteError {
     /// panicked while answering; the worker itself survives). Kind `no_reply`.
     #[error("the sqlite worker dropped the request without an answer")]
     NoReply,
+    /// The platform is not Unix: the store reads a database file only the
+    /// way that is safe on Unix (see the crate documentation,
+    /// "Platforms"), so on other platforms every request, and
+    /// [`crate::bench::floor_queries`] and [`crate::doctor::diagnose`],
+    /// answer with this. Kind `unsupported`.
+    #[error("the read-only SQLite store needs a Unix platform: {reason}")]
+    Unsupported {
+        /// What the store needs that the platform lacks.
+        reason: &'static str,
+    },
 }
 
 impl SourceError for SqliteError {
@@ -144,6 +154,7 @@ impl SourceError for SqliteError {
             Self::Sqlite(_) => "sqlite",
             Self::StoreClosed => "store_closed",
             Self::NoReply => "no_reply",
+            Self::Unsupported { .. } => "unsupported",
         }
     }
 }

@@ -99,6 +99,16 @@
 //!   disk (a replaced file's blocks are then freed only when the process
 //!   exits).
 //!
+//! # Platforms
+//!
+//! The store needs a Unix platform (its tests run on Linux): the rules above
+//! rest on a file's device and inode (a replaced file), its change time (a
+//! rewritten file), `pread`, and POSIX locks (the reason a descriptor is
+//! never closed). The crate compiles on every platform; elsewhere every
+//! source method, [`bench::floor_queries`] and [`doctor::diagnose`] answer
+//! [`SqliteError::Unsupported`] (kind `unsupported`) before they open
+//! anything, so the sections degrade as for any other error.
+//!
 //! # One snapshot, one read transaction
 //!
 //! A dedicated thread owns the connection; source methods send it requests
@@ -190,51 +200,82 @@
 //! integer precision; the cost is a compensated floating-point sum that may
 //! differ from SQLite's `TOTAL()` in the last bits. Every answer still
 //! comes from the snapshot's one read transaction.
+//!
+//! [`SqliteStore::stats`] tells a host how it goes: how many inline passes,
+//! fallbacks, reused-mark answers, drifts and recounts there were.
+//!
+//! # Module layout
+//!
+//! For whoever carries the crate on (the modules are private, but for
+//! [`bench`](mod@bench) and [`doctor`]). Dependencies go one way: each module names
+//! only the modules above it in this table, and inside a folder each file
+//! only the files above it in its own list (a test, `src/tests/layout.rs`,
+//! holds both orders).
+//!
+//! | module | one idea |
+//! |---|---|
+//! | `error` | [`SqliteError`] and its kinds |
+//! | `options` | the builder's settings and their defaults |
+//! | `stats` | the counters and [`StoreStats`] |
+//! | `decode` | one stored value decoded, and the issues met (the degraded fields) |
+//! | `queries` | the SQL behind each source method, run on a given connection |
+//! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time) |
+//! | `aggregate` | the `Aggregates` seam, and `FullScan` |
+//! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
+//! | `incremental/` | the incremental `Aggregates`: `refusal.rs`, `marks.rs`, `jobs.rs`, `runs.rs`, `table.rs`, `recount.rs`, and `mod.rs` (the design note and the control flow) |
+//! | `client` | the async side of the worker: a request tagged with its snapshot, waited for, cancelled; what a store keeps in a snapshot's scratch |
+//! | `bench`, `doctor` | one private read each, through a `Database` of their own |
+//! | the crate root | [`SqliteStore`], its builder, and the four source traits |
+//!
+//! **The `Aggregates` seam.** The history-wide aggregates are the one part
+//! of a snapshot with two implementations. The worker holds a
+//! `Box<dyn Aggregates>` and knows nothing else of them: inside a
+//! snapshot's read transaction it calls `status_counts` and `totals`, and
+//! `reset` when the file was closed or replaced or an answer discarded
+//! (whatever was derived from earlier reads may be about another file).
+//! [`SqliteStoreBuilder::build`] chooses the implementation (`FullScan`, or
+//! `Incremental` unless [`incremental(false)`](SqliteStoreBuilder::incremental))
+//! and hands it to the worker. The incremental one's background recount
+//! opens its own `Database` on its own thread; it never goes through the
+//! worker.
 
 mod aggregate;
 pub mod bench;
+mod client;
+mod connection;
 mod decode;
 pub mod doctor;
 mod error;
-mod files;
 mod incremental;
+mod options;
 mod queries;
+mod stats;
 mod worker;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::Sender;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{OnceCell, oneshot};
 use vitals_agents::{AgentSource, RunningAgent};
-use vitals_core::{Collect, Resources, SectionError, SourceError, async_trait};
+use vitals_core::{Collect, Resources, SectionError, async_trait};
 use vitals_cost::{CostSource, CostTotals, RunningCost};
 use vitals_queue::{QueueSource, RetryStats};
 use vitals_stages::{StageRow, StageSource};
 
 pub use error::SqliteError;
+pub use options::{DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_RELEASE, DEFAULT_RECONCILE_INTERVAL};
+pub use stats::StoreStats;
 
-use queries::RunningSet;
-use worker::{Job, Msg, Request, Session, Stats, Worker};
-
-/// The busy timeout unless the builder sets another.
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How long a read transaction may stay open without requests, unless the builder sets another.
-pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(30);
-
-/// How often the incremental aggregates are recounted from scratch, unless
-/// the builder sets another.
-pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(60);
-
-static NEXT_STORE: AtomicU64 = AtomicU64::new(1);
+use aggregate::{Aggregates, FullScan};
+use client::WorkerClient;
+use incremental::Incremental;
+use options::Options;
+use stats::Stats;
+use worker::Worker;
 
 /// The read-only SQLite store: implements [`StageSource`], [`QueueSource`],
 /// [`AgentSource`] and [`CostSource`] over the reference schema.
@@ -247,18 +288,15 @@ pub struct SqliteStore {
 }
 
 struct Inner {
-    id: u64,
     path: PathBuf,
-    /// `None` when the worker thread could not be started.
-    sender: Option<Sender<Msg>>,
-    stats: Arc<Stats>,
+    client: WorkerClient,
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
-            .field("running", &self.inner.sender.is_some())
+            .field("running", &self.inner.client.is_running())
             .finish_non_exhaustive()
     }
 }
@@ -267,7 +305,7 @@ impl fmt::Debug for SqliteStore {
 #[derive(Debug, Clone)]
 pub struct SqliteStoreBuilder {
     path: PathBuf,
-    options: worker::Options,
+    options: Options,
     incremental: bool,
 }
 
@@ -323,12 +361,22 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn build(self) -> SqliteStore {
         let stats = Arc::new(Stats::default());
-        let sender = match worker::spawn(
+        let aggregates: Box<dyn Aggregates> = if self.incremental {
+            Box::new(Incremental::new(
+                self.path.clone(),
+                self.options.clone(),
+                Arc::clone(&stats),
+            ))
+        } else {
+            Box::new(FullScan)
+        };
+        let worker = Worker::new(
             self.path.clone(),
-            self.options,
-            self.incremental,
+            &self.options,
             Arc::clone(&stats),
-        ) {
+            aggregates,
+        );
+        let sender = match worker.spawn("vitals-sqlite") {
             Ok(sender) => Some(sender),
             Err(error) => {
                 tracing::error!(%error, "vitals-sqlite: cannot start the worker thread");
@@ -337,52 +385,11 @@ impl SqliteStoreBuilder {
         };
         SqliteStore {
             inner: Arc::new(Inner {
-                id: NEXT_STORE.fetch_add(1, Ordering::Relaxed),
                 path: self.path,
-                sender,
-                stats,
+                client: WorkerClient::new(sender, stats),
             }),
         }
     }
-}
-
-/// What a store keeps in a snapshot's scratch: per store, the guard that
-/// ends the read transaction and the memoized running-agents rows.
-#[derive(Clone, Default)]
-struct StoreScratch(Arc<Mutex<HashMap<u64, Arc<PerSnapshot>>>>);
-
-struct PerSnapshot {
-    _end: EndGuard,
-    /// `Err` holds a data error (memoized); interruptions are not stored.
-    running: OnceCell<Result<Arc<RunningSet>, Arc<SqliteError>>>,
-}
-
-/// Sends "end snapshot N" to the worker when the snapshot's scratch drops.
-struct EndGuard {
-    sender: Sender<Msg>,
-    snapshot: u64,
-}
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        // The worker may be gone already; nothing to end then.
-        let _ = self.sender.send(Msg::End(self.snapshot));
-    }
-}
-
-/// Sets a request's cancellation flag when the waiting future ends, however
-/// it ends (answered, cancelled, timed out, dropped). After an answer the
-/// flag is no longer looked at.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
-    }
-}
-
-fn shared(error: &Arc<SqliteError>) -> SectionError {
-    SectionError::new(error.kind(), Arc::clone(error))
 }
 
 impl SqliteStore {
@@ -400,7 +407,7 @@ impl SqliteStore {
     pub fn builder(path: impl AsRef<Path>) -> SqliteStoreBuilder {
         SqliteStoreBuilder {
             path: path.as_ref().to_owned(),
-            options: worker::Options::default(),
+            options: Options::default(),
             incremental: true,
         }
     }
@@ -430,111 +437,55 @@ impl SqliteStore {
             .insert::<Arc<dyn CostSource>>(Arc::new(self.clone()));
     }
 
-    fn sender(&self) -> Result<Sender<Msg>, SqliteError> {
-        self.inner
-            .sender
-            .as_ref()
-            .cloned()
-            .ok_or(SqliteError::StoreClosed)
+    /// What this store has counted of its own work since it was built
+    /// (all its clones together): see [`StoreStats`] for each counter.
+    ///
+    /// Cheap (a few atomic loads): a host may read it on every scrape.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vitals_core::Collect;
+    /// use vitals_queue::QueueSource;
+    /// use vitals_sqlite::SqliteStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("orchestrator.db");
+    /// rusqlite::Connection::open(&path).unwrap()
+    ///     .execute_batch("CREATE TABLE jobs (id INTEGER PRIMARY KEY, status TEXT NOT NULL, attempts INTEGER);
+    ///                     INSERT INTO jobs VALUES (1, 'queued', 0);")
+    ///     .unwrap();
+    ///
+    /// let store = SqliteStore::open(&path);
+    /// let cx = Collect::standalone(None, Duration::from_secs(5));
+    /// store.status_counts(&cx).await.unwrap();
+    /// store.retry_stats(&cx).await.unwrap();
+    /// let stats = store.stats();
+    /// assert_eq!((stats.connections, stats.transactions), (1, 1), "one snapshot, one transaction");
+    /// assert_eq!(stats.interrupted, 0);
+    ///
+    /// // A section that gives up (here: its context is cancelled) is counted.
+    /// cx.cancellation().cancel();
+    /// assert!(store.status_counts(&cx).await.is_err());
+    /// assert_eq!(store.stats().interrupted, 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> StoreStats {
+        self.inner.client.stats()
     }
 
-    /// This store's state in the snapshot of `cx`, created on first use.
-    async fn per_snapshot(&self, cx: &Collect) -> Result<Arc<PerSnapshot>, SqliteError> {
-        let sender = self.sender()?;
-        let scratch: StoreScratch = cx
-            .scratch()
-            .get_or_init(|| async { StoreScratch::default() })
-            .await;
-        let mut map = scratch.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = map.entry(self.inner.id).or_insert_with(|| {
-            Arc::new(PerSnapshot {
-                _end: EndGuard {
-                    sender,
-                    snapshot: cx.snapshot_id(),
-                },
-                running: OnceCell::new(),
-            })
-        });
-        Ok(Arc::clone(entry))
-    }
-
-    /// Runs `work` on the worker inside the snapshot's read transaction and
-    /// waits for the answer, the context's cancellation or its deadline.
-    async fn call<T, F>(&self, cx: &Collect, work: F) -> Result<T, SqliteError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Session<'_>) -> Result<T, SqliteError> + Send + 'static,
-    {
-        let sender = self.sender()?;
-        if cx.cancellation().is_cancelled() || cx.remaining().is_zero() {
-            return Err(SqliteError::Interrupted { source: None });
-        }
-        self.per_snapshot(cx).await?;
-        let cancel = Arc::new(AtomicBool::new(false));
-        let _cancel_on_drop = CancelOnDrop(Arc::clone(&cancel));
-        let request = Request {
-            snapshot: cx.snapshot_id(),
-            cancel,
-        };
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |worker: &mut Worker| {
-            let out = worker.run(&request, work);
-            // The caller may have given up; the answer is then dropped.
-            let _ = tx.send(out);
-        });
-        sender
-            .send(Msg::Run(job))
-            .map_err(|_| SqliteError::StoreClosed)?;
-        tokio::select! {
-            biased;
-            reply = rx => reply.unwrap_or(Err(SqliteError::NoReply)),
-            () = cx.cancelled() => Err(SqliteError::Interrupted { source: None }),
-            () = tokio::time::sleep_until(cx.deadline()) => Err(SqliteError::Interrupted { source: None }),
-        }
-    }
-
-    /// The running-agents rows of this snapshot, queried once and shared.
-    async fn running_set(&self, cx: &Collect) -> Result<Arc<RunningSet>, SectionError> {
-        let per = self.per_snapshot(cx).await?;
-        let stats = Arc::clone(&self.inner.stats);
-        let memo = per
-            .running
-            .get_or_try_init(|| async {
-                let out = self
-                    .call(cx, move |s| {
-                        stats.running_queries.fetch_add(1, Ordering::Relaxed);
-                        queries::running(s.conn, s.path)
-                    })
-                    .await;
-                match out {
-                    Ok(set) => Ok(Ok(Arc::new(set))),
-                    // Specific to this caller's deadline or to the worker: not memoized.
-                    Err(
-                        error @ (SqliteError::Interrupted { .. }
-                        | SqliteError::StoreClosed
-                        | SqliteError::NoReply),
-                    ) => Err(error),
-                    Err(error) => Ok(Err(Arc::new(error))),
-                }
-            })
-            .await?;
-        match memo {
-            Ok(set) => Ok(Arc::clone(set)),
-            Err(error) => Err(shared(error)),
-        }
-    }
-
-    #[cfg(test)]
-    fn stats(&self) -> &Stats {
-        &self.inner.stats
+    fn client(&self) -> &WorkerClient {
+        &self.inner.client
     }
 
     /// Tests: runs a background recount of the incremental aggregates now
     /// and waits for it; the next snapshot starts from it.
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     async fn recount_for_test(&self) {
         let cx = Collect::standalone(None, Duration::from_secs(120));
         let _ = self
+            .client()
             .call(&cx, |s| {
                 s.aggregates.recount_and_wait();
                 Ok(())
@@ -544,13 +495,13 @@ impl SqliteStore {
 
     /// Runs arbitrary work on the store's own connection, in the snapshot's
     /// transaction (tests: attempted writes, slow queries, query plans).
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     async fn with_connection_for_test<T, F>(&self, cx: &Collect, work: F) -> Result<T, SqliteError>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection) -> Result<T, SqliteError> + Send + 'static,
     {
-        self.call(cx, move |s| work(s.conn)).await
+        self.client().call(cx, move |s| work(s.conn)).await
     }
 }
 
@@ -591,6 +542,7 @@ const COST_FIELDS: &[(&str, &str)] = &[
 impl StageSource for SqliteStore {
     async fn active_tasks(&self, cx: &Collect) -> Result<Vec<StageRow>, SectionError> {
         let decoded = self
+            .client()
             .call(cx, |s| queries::active_tasks(s.conn, s.path))
             .await?;
         decoded.issues.record(cx, STAGE_FIELDS);
@@ -612,6 +564,7 @@ impl StageSource for SqliteStore {
 impl QueueSource for SqliteStore {
     async fn status_counts(&self, cx: &Collect) -> Result<Vec<(String, i64)>, SectionError> {
         let decoded = self
+            .client()
             .call(cx, |s| s.aggregates.status_counts(s.conn, s.path, s.began))
             .await?;
         decoded.issues.record_all(cx, "counts");
@@ -620,6 +573,7 @@ impl QueueSource for SqliteStore {
 
     async fn retry_stats(&self, cx: &Collect) -> Result<RetryStats, SectionError> {
         let decoded = self
+            .client()
             .call(cx, |s| queries::retry_stats(s.conn, s.path))
             .await?;
         decoded.issues.record_all(cx, "retries");
@@ -630,7 +584,7 @@ impl QueueSource for SqliteStore {
 #[async_trait]
 impl AgentSource for SqliteStore {
     async fn running_agents(&self, cx: &Collect) -> Result<Vec<RunningAgent>, SectionError> {
-        let set = self.running_set(cx).await?;
+        let set = self.client().running_set(cx).await?;
         set.issues.record(cx, AGENT_FIELDS);
         Ok(set
             .rows
@@ -652,9 +606,9 @@ impl AgentSource for SqliteStore {
 #[async_trait]
 impl CostSource for SqliteStore {
     async fn running_costs(&self, cx: &Collect) -> Result<Vec<RunningCost>, SectionError> {
-        let set = self.running_set(cx).await?;
+        let set = self.client().running_set(cx).await?;
         if let Some(error) = &set.runs_error {
-            return Err(shared(error));
+            return Err(client::shared(error));
         }
         set.issues.record(cx, COST_FIELDS);
         Ok(set
@@ -675,6 +629,7 @@ impl CostSource for SqliteStore {
 
     async fn totals(&self, cx: &Collect) -> Result<CostTotals, SectionError> {
         let decoded = self
+            .client()
             .call(cx, |s| s.aggregates.totals(s.conn, s.path, s.began))
             .await?;
         decoded.issues.record_all(cx, "aggregate");

@@ -1,4 +1,7 @@
 //! `doctor` on real database files: healthy, without indexes, broken, read-only.
+//! Unix only, as the doctor is (elsewhere it answers `unsupported`: see
+//! `src/connection/unsupported.rs`).
+#![cfg(unix)]
 #![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use std::path::Path;

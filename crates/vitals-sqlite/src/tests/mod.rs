@@ -1,11 +1,18 @@
 //! Tests against real database files in temporary directories (no mocks).
+//!
+//! They check Unix behaviour (file identities, POSIX locks, WAL files), so
+//! they run on Unix only; elsewhere the tests of the `unsupported` fallback
+//! (`connection/unsupported.rs`) run.
+#![cfg(unix)]
 
 mod bad_input;
 mod incremental;
+mod layout;
 mod locks;
 mod parity;
 mod read_only;
 mod snapshot;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,5 @@
 //! One snapshot, one transaction; the running query once; interruption; reopening.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -55,7 +54,7 @@ async fn a_snapshot_sees_one_point_in_time() {
     let second = cx();
     assert_eq!(queued(&store.status_counts(&second).await.unwrap()), 2);
     assert_eq!(store.retry_stats(&second).await.unwrap().total_attempts, 4);
-    assert_eq!(store.stats().transactions.load(Ordering::Relaxed), 2);
+    assert_eq!(store.stats().transactions, 2);
 }
 
 #[tokio::test]
@@ -87,15 +86,15 @@ async fn the_running_query_runs_once_per_snapshot() {
     // Through an assembler: agents and cost.running run concurrently.
     let outcome = build_all(&store).await;
     outcome.others_ok(&[]);
-    assert_eq!(store.stats().running_queries.load(Ordering::Relaxed), 1);
+    assert_eq!(store.stats().running_queries, 1);
     build_all(&store).await.others_ok(&[]);
-    assert_eq!(store.stats().running_queries.load(Ordering::Relaxed), 2);
+    assert_eq!(store.stats().running_queries, 2);
     // And by hand, one context.
     let cx = cx();
     assert_eq!(store.running_agents(&cx).await.unwrap().len(), 1);
     assert_eq!(store.running_costs(&cx).await.unwrap().len(), 1);
     assert_eq!(store.running_agents(&cx).await.unwrap().len(), 1);
-    assert_eq!(store.stats().running_queries.load(Ordering::Relaxed), 3);
+    assert_eq!(store.stats().running_queries, 3);
 }
 
 const ENDLESS: &str =
