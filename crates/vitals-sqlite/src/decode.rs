@@ -85,6 +85,16 @@ impl Issues {
     /// Records each issue whose column `fields` maps to a field name, as a
     /// degraded field of the section collecting with `cx`.
     pub(crate) fn record(&self, cx: &Collect, fields: &[(&str, &str)]) {
+        self.record_under(cx, None, fields);
+    }
+
+    /// Like [`record`](Self::record), for fields of the entries of the
+    /// section's array field `parent` (recorded as `parent.field`).
+    pub(crate) fn record_in(&self, cx: &Collect, parent: &str, fields: &[(&str, &str)]) {
+        self.record_under(cx, Some(parent), fields);
+    }
+
+    fn record_under(&self, cx: &Collect, parent: Option<&str>, fields: &[(&str, &str)]) {
         for issue in &self.0 {
             let Some((_, field)) = fields.iter().find(|(column, _)| *column == issue.column) else {
                 continue;
@@ -94,7 +104,12 @@ impl Issues {
             } else {
                 issue.first.clone()
             };
-            cx.record_field_failure(field, issue.kind, &message);
+            match parent {
+                Some(parent) => {
+                    cx.record_field_failure(&format!("{parent}.{field}"), issue.kind, &message);
+                }
+                None => cx.record_field_failure(field, issue.kind, &message),
+            }
         }
     }
 

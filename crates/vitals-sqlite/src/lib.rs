@@ -505,38 +505,51 @@ impl SqliteStore {
     }
 }
 
-const STAGE_FIELDS: &[(&str, &str)] = &[
-    ("tasks.id", "task_id"),
-    ("tasks.work_item_id", "work_item"),
-    ("tasks.stage", "stage"),
-    ("tasks.repo", "repo"),
-    ("tasks.stage_entered_at", "age_in_stage_s"),
-];
+// Which column feeds which field: a bad value in the column degrades the
+// field, under the name the section crate gives it.
 
-const AGENT_FIELDS: &[(&str, &str)] = &[
-    ("jobs.id", "job_id"),
-    ("jobs.agent", "agent"),
-    ("jobs.repo", "repo"),
-    ("jobs.pid", "pid"),
-    ("jobs.model", "model"),
-    ("jobs.effort", "effort"),
-    ("jobs.started_at", "runtime_s"),
-    ("agent_runs.id", "run_id"),
-];
+const STAGE_FIELDS: &[(&str, &str)] = {
+    use vitals_stages::fields::{AGE_IN_STAGE_S, REPO, STAGE, TASK_ID, WORK_ITEM};
+    &[
+        ("tasks.id", TASK_ID),
+        ("tasks.work_item_id", WORK_ITEM),
+        ("tasks.stage", STAGE),
+        ("tasks.repo", REPO),
+        ("tasks.stage_entered_at", AGE_IN_STAGE_S),
+    ]
+};
 
-const COST_FIELDS: &[(&str, &str)] = &[
-    ("jobs.id", "running.job_id"),
-    ("jobs.agent", "running.agent"),
-    ("agent_runs.id", "running.run_id"),
-    ("agent_runs.cost_usd", "running.cost_usd"),
-    ("agent_runs.input_tokens", "running.input_tokens"),
-    ("agent_runs.output_tokens", "running.output_tokens"),
-    ("agent_runs.cache_read_tokens", "running.cache_read_tokens"),
-    (
-        "agent_runs.cache_creation_tokens",
-        "running.cache_creation_tokens",
-    ),
-];
+const AGENT_FIELDS: &[(&str, &str)] = {
+    use vitals_agents::fields::{AGENT, EFFORT, JOB_ID, MODEL, PID, REPO, RUN_ID, RUNTIME_S};
+    &[
+        ("jobs.id", JOB_ID),
+        ("jobs.agent", AGENT),
+        ("jobs.repo", REPO),
+        ("jobs.pid", PID),
+        ("jobs.model", MODEL),
+        ("jobs.effort", EFFORT),
+        ("jobs.started_at", RUNTIME_S),
+        ("agent_runs.id", RUN_ID),
+    ]
+};
+
+/// Fields of the entries of `cost.running` (recorded as `running.<field>`).
+const COST_RUNNING_FIELDS: &[(&str, &str)] = {
+    use vitals_cost::fields::{
+        AGENT, CACHE_CREATION_TOKENS, CACHE_READ_TOKENS, COST_USD, INPUT_TOKENS, JOB_ID,
+        OUTPUT_TOKENS, RUN_ID,
+    };
+    &[
+        ("jobs.id", JOB_ID),
+        ("jobs.agent", AGENT),
+        ("agent_runs.id", RUN_ID),
+        ("agent_runs.cost_usd", COST_USD),
+        ("agent_runs.input_tokens", INPUT_TOKENS),
+        ("agent_runs.output_tokens", OUTPUT_TOKENS),
+        ("agent_runs.cache_read_tokens", CACHE_READ_TOKENS),
+        ("agent_runs.cache_creation_tokens", CACHE_CREATION_TOKENS),
+    ]
+};
 
 #[async_trait]
 impl StageSource for SqliteStore {
@@ -567,7 +580,7 @@ impl QueueSource for SqliteStore {
             .client()
             .call(cx, |s| s.aggregates.status_counts(s.conn, s.path, s.began))
             .await?;
-        decoded.issues.record_all(cx, "counts");
+        decoded.issues.record_all(cx, vitals_queue::fields::COUNTS);
         Ok(decoded.rows)
     }
 
@@ -576,7 +589,7 @@ impl QueueSource for SqliteStore {
             .client()
             .call(cx, |s| queries::retry_stats(s.conn, s.path))
             .await?;
-        decoded.issues.record_all(cx, "retries");
+        decoded.issues.record_all(cx, vitals_queue::fields::RETRIES);
         Ok(decoded.rows)
     }
 }
@@ -610,7 +623,8 @@ impl CostSource for SqliteStore {
         if let Some(error) = &set.runs_error {
             return Err(client::shared(error));
         }
-        set.issues.record(cx, COST_FIELDS);
+        set.issues
+            .record_in(cx, vitals_cost::fields::RUNNING, COST_RUNNING_FIELDS);
         Ok(set
             .rows
             .iter()
@@ -632,7 +646,9 @@ impl CostSource for SqliteStore {
             .client()
             .call(cx, |s| s.aggregates.totals(s.conn, s.path, s.began))
             .await?;
-        decoded.issues.record_all(cx, "aggregate");
+        decoded
+            .issues
+            .record_all(cx, vitals_cost::fields::AGGREGATE);
         Ok(decoded.rows)
     }
 }
