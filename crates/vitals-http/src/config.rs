@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
+use crate::shared_token::SharedBearerToken;
+
 /// Why a [`MetricsConfig`] or a [`BearerToken`] was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -37,6 +39,15 @@ pub enum ConfigError {
         /// The maximum length in bytes.
         max: usize,
     },
+    /// A [`ServeConfig`](crate::ServeConfig) timeout is zero.
+    #[error("the {which} timeout must be greater than zero")]
+    ZeroServeTimeout {
+        /// Which timeout: `header-read` or `idle`.
+        which: &'static str,
+    },
+    /// The cap on open connections of a [`ServeConfig`](crate::ServeConfig) is zero.
+    #[error("the connection cap must be at least 1")]
+    ZeroMaxConnections,
 }
 
 /// A secret bearer token. Its `Debug` output never shows the token.
@@ -127,7 +138,7 @@ impl fmt::Debug for BearerToken {
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
     pub(crate) path: String,
-    pub(crate) token: Option<BearerToken>,
+    pub(crate) token: Option<SharedBearerToken>,
     pub(crate) timeout: Duration,
     pub(crate) concurrency_limit: usize,
 }
@@ -168,6 +179,16 @@ impl MetricsConfig {
     /// Requires `Authorization: Bearer <token>` on every request (`None`: no authentication).
     #[must_use]
     pub fn bearer_token(mut self, token: impl Into<Option<BearerToken>>) -> Self {
+        self.token = token.into().map(SharedBearerToken::new);
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every request, checked
+    /// against the current value of `token`, which its other clones can
+    /// [`replace`](SharedBearerToken::replace) while the router serves
+    /// (`None`: no authentication).
+    #[must_use]
+    pub fn shared_bearer_token(mut self, token: impl Into<Option<SharedBearerToken>>) -> Self {
         self.token = token.into();
         self
     }

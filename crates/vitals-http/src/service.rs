@@ -1,7 +1,5 @@
 //! The route: handler, authentication, 405, and the layers around them.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{RawQuery, Request, State};
@@ -13,9 +11,10 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use vitals_core::Assembler;
 
-use crate::config::{BearerToken, MetricsConfig};
+use crate::config::MetricsConfig;
 use crate::negotiate::{Format, negotiate};
 use crate::openmetrics::{OPENMETRICS_CONTENT_TYPE, encode_openmetrics};
+use crate::shared_token::SharedBearerToken;
 
 /// The content type of a JSON answer.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
@@ -33,10 +32,7 @@ pub(crate) fn build(assembler: Assembler, config: MetricsConfig) -> Router {
         .with_state(assembler);
     let limited = endpoint.layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit));
     let authed = match config.token {
-        Some(token) => limited.layer(middleware::from_fn_with_state(
-            Arc::new(token),
-            authenticate,
-        )),
+        Some(token) => limited.layer(middleware::from_fn_with_state(token, authenticate)),
         None => limited,
     };
     let route = authed.layer(TimeoutLayer::with_status_code(
@@ -100,7 +96,7 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
 }
 
 async fn authenticate(
-    State(token): State<Arc<BearerToken>>,
+    State(token): State<SharedBearerToken>,
     request: Request,
     next: Next,
 ) -> Response {
