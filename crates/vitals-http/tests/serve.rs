@@ -2,7 +2,12 @@
 //! the idle timeout, the connection cap, the shutdown grace period, and the
 //! shared bearer token. Every wait is bounded; bounds are generous (several
 //! seconds) and only say "ends within".
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::future::Future;
 use std::net::SocketAddr;
