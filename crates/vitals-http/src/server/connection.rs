@@ -127,7 +127,9 @@ pub(super) struct Registry {
 }
 
 impl Registry {
-    fn insert(&self, epoch: Instant) -> Arc<ConnState> {
+    /// Registers a new connection (before its task starts, so that it can
+    /// be evicted at once).
+    pub(super) fn insert(&self, epoch: Instant) -> Arc<ConnState> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(ConnState::new(id, epoch));
         self.lock().insert(id, Arc::clone(&state));
@@ -250,15 +252,15 @@ enum End {
 pub(super) async fn serve_connection(
     shared: Shared,
     stream: TcpStream,
+    conn: Arc<ConnState>,
     permit: OwnedSemaphorePermit,
 ) {
     let _permit = permit;
-    let _open: OpenGuard = shared.stats.opened();
-    let conn = shared.registry.insert(shared.epoch);
     let _unregister = Unregister {
         registry: Arc::clone(&shared.registry),
         id: conn.id,
     };
+    let _open: OpenGuard = shared.stats.opened();
     // Small answers: do not wait for more to send.
     let _ = stream.set_nodelay(true);
     let io = TrackedIo {
@@ -296,6 +298,11 @@ pub(super) async fn serve_connection(
     tokio::pin!(connection);
 
     let mut draining = false;
+    if conn.close.is_cancelled() {
+        // Evicted before it started.
+        shared.stats.record(Event::Evicted);
+        return;
+    }
     let end = loop {
         let idle_at = conn.idle_deadline(shared.idle_timeout);
         let recheck = idle_at.unwrap_or_else(|| Instant::now() + shared.idle_timeout);

@@ -198,6 +198,15 @@ impl Server {
         })
     }
 
+    /// Counts into `stats` instead of counters of its own: for counters made
+    /// before the server, such as those a section of the served assembler
+    /// reports.
+    #[must_use]
+    pub fn with_stats(mut self, stats: ServeStats) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// A handle on the server's counters, readable while it runs.
     #[must_use]
     pub fn stats(&self) -> ServeStats {
@@ -237,7 +246,8 @@ impl Server {
                         stats.record(Event::Accepted);
                         match admit(&shared, &slots, &mut refuse_log).await {
                             Some(permit) => {
-                                tasks.spawn(serve_connection(shared.clone(), stream, permit));
+                                let conn = shared.registry.insert(shared.epoch);
+                                tasks.spawn(serve_connection(shared.clone(), stream, conn, permit));
                             }
                             None => drop(stream),
                         }
