@@ -190,7 +190,7 @@ fn a_soak_with_the_database_replaced_keeps_every_answer_and_the_footprint() {
             thread::sleep(STEP);
         }
         // End on a readable database, as the soak began.
-        while steps % 5 != 0 {
+        while !steps.is_multiple_of(5) {
             mutator.step(steps);
             steps += 1;
         }
