@@ -190,6 +190,7 @@ fn shutdown_with_a_hung_read_ends_within_the_grace_period() {
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit(EXIT_LIMIT).expect("exits after SIGTERM");
     let took = signalled.elapsed();
+    eprintln!("shutdown with a hung read: exited {took:?} after SIGTERM (grace {grace:?})");
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(
         took < grace + Duration::from_secs(1),
