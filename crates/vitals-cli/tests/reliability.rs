@@ -106,6 +106,32 @@ fn a_broken_stderr_pipe_never_fails_a_scrape() {
 }
 
 #[test]
+fn a_stderr_on_a_full_disk_never_fails_a_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("missing.db");
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut server = Running::start_with(
+        &["serve", "--db", path(&db), "--listen", "127.0.0.1:0"],
+        Some(Stdio::from(full)),
+        &[],
+    );
+    let addr = server.address(LISTENING);
+    let statuses = scrape_concurrently(&addr, 4, 5);
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    let body = get(&addr, "/metrics", &[]).json();
+    assert!(
+        body["server"]["log_writes_dropped"].as_u64().unwrap() > 0,
+        "{}",
+        body["server"]
+    );
+    stop(server);
+}
+
+#[test]
 fn a_full_stderr_pipe_never_blocks_a_scrape() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("missing.db");
