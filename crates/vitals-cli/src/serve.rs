@@ -100,11 +100,12 @@ pub(crate) struct Args {
     shutdown_grace_ms: u64,
 }
 
+/// `duration` in whole milliseconds (saturating), for the flags' defaults.
 const fn millis(duration: Duration) -> u64 {
-    // The defaults are a few seconds: no truncation.
-    #[expect(clippy::cast_possible_truncation, reason = "defaults of a few seconds")]
-    let ms = duration.as_millis() as u64;
-    ms
+    duration
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(duration.subsec_millis() as u64)
 }
 
 /// Descriptors kept for everything but connections (the database, /proc
