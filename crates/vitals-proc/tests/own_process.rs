@@ -1,7 +1,7 @@
 //! The process that reads (`own_process`, `own_open_fds`, `own_max_fds`):
 //! `LinuxProc` on fake trees with known numbers and on the real `/proc`,
 //! `FakeProc`, and the defaults of a source written before these methods.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::sync::Arc;
 
