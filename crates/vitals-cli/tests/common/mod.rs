@@ -1,5 +1,8 @@
 //! Helpers shared by the CLI tests: running the real binary, bounded waits,
-//! a tiny HTTP/1.1 client and a fake `/proc` tree.
+//! a tiny HTTP/1.1 client and a fake `/proc` tree; `prometheus` holds
+//! promtool and a real Prometheus server.
+
+pub(crate) mod prometheus;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
