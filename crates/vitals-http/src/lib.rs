@@ -1,4 +1,4 @@
-//! An axum [`Router`] that serves **vitals** snapshots at `GET /metrics`, as
+//! An axum `Router` that serves **vitals** snapshots at `GET /metrics`, as
 //! JSON, OpenMetrics or the Prometheus text format.
 //!
 //! A service that runs a vitals [`Assembler`] wants its snapshot reachable by

@@ -11,7 +11,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 
 /// Encodes metric families in the OpenMetrics 1.0 text format, ending in `# EOF`.
 ///
-/// The families go through [`prometheus_client`]'s OpenMetrics text encoder
+/// The families go through the `prometheus-client` crate's OpenMetrics text encoder
 /// (a collector over them), which appends the unit to the name, `_total` to a
 /// counter's samples and `_info` to an info family's (`# TYPE … info`).
 /// Before that, every family is checked, and what the format cannot carry is

@@ -11,7 +11,7 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Encodes metric families in the Prometheus text format 0.0.4, the format
 /// that `promtool check metrics` and every Prometheus-compatible scraper read.
 ///
-/// The families go through [`prometheus_client`]'s Prometheus text encoder.
+/// The families go through the `prometheus-client` crate's Prometheus text encoder.
 /// Unlike OpenMetrics, a counter's family is named with its `_total`
 /// (`# TYPE vitals_runs_total counter`), an info family is a gauge named
 /// `<name>_info`, there are no `# UNIT` lines (the unit is only in the name)
