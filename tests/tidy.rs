@@ -108,8 +108,8 @@ fn core_depends_on_no_storage_proc_or_http_crate() {
     );
 }
 
-/// **Architecture Invariant:** a section crate depends on core (and agents on
-/// proc) only, and never on rusqlite or axum.
+/// **Architecture Invariant:** a section crate depends on core (and agents
+/// and process on proc) only, and never on rusqlite or axum.
 #[test]
 fn section_crates_depend_on_core_and_proc_only() {
     let meta = metadata();
@@ -118,6 +118,7 @@ fn section_crates_depend_on_core_and_proc_only() {
         ("vitals-queue", vec!["vitals-core"]),
         ("vitals-cost", vec!["vitals-core"]),
         ("vitals-agents", vec!["vitals-core", "vitals-proc"]),
+        ("vitals-process", vec!["vitals-core", "vitals-proc"]),
     ];
     for (name, allowed) in sections {
         let allowed: BTreeSet<String> = allowed.into_iter().map(str::to_owned).collect();
@@ -146,6 +147,7 @@ fn no_collector_crate_depends_on_the_database_generator() {
         "vitals-queue",
         "vitals-agents",
         "vitals-cost",
+        "vitals-process",
         "vitals-sqlite",
         "vitals-http",
     ] {

@@ -40,7 +40,7 @@ struct Cli {
 enum Command {
     /// Print one snapshot of a database as contract-v1 JSON.
     Snapshot(snapshot::Args),
-    /// Serve GET /metrics (JSON and OpenMetrics) over HTTP.
+    /// Serve GET /metrics (JSON, OpenMetrics, Prometheus text) over HTTP.
     Serve(serve::Args),
     /// Run a live demo: a simulated orchestrator with real agent processes, served at /metrics.
     Demo(demo::Args),

@@ -14,8 +14,9 @@ use crate::stack::{self, StackConfig};
 /// exporters conventionally pick for vitals.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
-/// Serve GET /metrics (JSON, or OpenMetrics for Prometheus) over HTTP until
-/// SIGINT or SIGTERM.
+/// Serve GET /metrics (JSON, OpenMetrics or the Prometheus text format),
+/// a landing page at / and the probes /-/healthy and /-/ready over HTTP
+/// until SIGINT or SIGTERM.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The orchestrator's SQLite database, opened read-only. It may not exist
@@ -23,9 +24,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PATH")]
     db: PathBuf,
 
-    /// The address to listen on (port 0: any free port; the bound address is
-    /// printed on stdout).
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    /// The address to listen on, `IP:PORT` or `HOST:PORT` (`localhost:9464`;
+    /// port 0: any free port; the bound address is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = stack::parse_listen)]
     listen: SocketAddr,
 
     /// A file holding the bearer token clients must send
@@ -72,9 +73,14 @@ pub(crate) async fn run(args: &Args) -> Result<(), CliError> {
         section_timeout: args.section_timeout_ms.map(Duration::from_millis),
         min_interval: args.min_interval_ms.map(Duration::from_millis),
         enabled: !args.disabled,
+        process_metrics: true,
     };
     let authenticated = token.is_some();
-    let app = stack::router(stack::assembler(&config)?, token)?;
+    let assembler = stack::assembler(&config)?;
+    // A first snapshot at start, so that /-/ready can answer before the first scrape.
+    let warm_up = assembler.clone();
+    tokio::spawn(async move { warm_up.build().await });
+    let app = stack::router(assembler, token, "vitals serve")?;
     let shutdown = stack::shutdown_signal()?;
     let (listener, addr) = stack::bind(args.listen).await?;
     tracing::info!(

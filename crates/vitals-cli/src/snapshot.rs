@@ -39,6 +39,7 @@ pub(crate) async fn run(args: &Args) -> Result<(), CliError> {
         section_timeout: args.section_timeout_ms.map(Duration::from_millis),
         min_interval: None,
         enabled: true,
+        process_metrics: false,
     };
     let snapshot = stack::assembler(&config)?.build().await;
     let mut out = std::io::stdout().lock();

@@ -1,9 +1,10 @@
 //! What `snapshot`, `serve` and `demo` share: the SQLite store, the `/proc`
-//! source, the assembler over every built-in section, the `/metrics` router
-//! and the HTTP server loop with graceful shutdown.
+//! source, the assembler over every built-in section, the router (`/`,
+//! `/metrics` and the probes), the `--listen` address and the HTTP server
+//! loop with graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,9 @@ pub(crate) struct StackConfig {
     pub(crate) min_interval: Option<Duration>,
     /// The kill switch's initial position.
     pub(crate) enabled: bool,
+    /// Add the `process` section (the serving process's own `process_*`
+    /// metrics): for `serve` and `demo`, not for a one-shot `snapshot`.
+    pub(crate) process_metrics: bool,
 }
 
 /// The assembler over every built-in section ([`vitals::BUILTIN`]): the
@@ -43,6 +47,8 @@ pub(crate) struct StackConfig {
 ///
 /// There is no worker probe: the CLI runs beside the orchestrator, not in it,
 /// so the queue's `breaker`, `max_concurrency` and `poll_interval` are null.
+/// With `process_metrics`, the `process` section reads the CLI's own process
+/// through the same `LinuxProc`.
 pub(crate) fn assembler(config: &StackConfig) -> Result<Assembler, CliError> {
     let store = SqliteStore::open(&config.db);
     let proc: Arc<dyn ProcSource> = Arc::new(LinuxProc::with_root(&config.proc_root));
@@ -50,6 +56,9 @@ pub(crate) fn assembler(config: &StackConfig) -> Result<Assembler, CliError> {
     let mut builder = Assembler::builder()
         .kill_switch(KillSwitch::new(config.enabled))
         .descriptors(vitals::BUILTIN.iter(), &resources);
+    if config.process_metrics {
+        builder = builder.descriptors([&vitals::process::DESCRIPTOR], &resources);
+    }
     if let Some(deadline) = config.section_timeout {
         builder = builder.default_deadline(deadline);
     }
@@ -59,10 +68,37 @@ pub(crate) fn assembler(config: &StackConfig) -> Result<Assembler, CliError> {
     builder.build().map_err(CliError::Assemble)
 }
 
-/// The `/metrics` router over `assembler`, with a bearer token when given.
-pub(crate) fn router(assembler: Assembler, token: Option<BearerToken>) -> Result<Router, CliError> {
-    vitals::http::router_with(assembler, MetricsConfig::new().bearer_token(token))
-        .map_err(CliError::Endpoint)
+/// The app over `assembler`: `/metrics` (JSON, OpenMetrics, Prometheus text),
+/// the landing page `/` (both behind the bearer token when given) and the
+/// probes `/-/healthy` and `/-/ready`.
+pub(crate) fn router(
+    assembler: Assembler,
+    token: Option<BearerToken>,
+    service_name: &str,
+) -> Result<Router, CliError> {
+    let config = MetricsConfig::new()
+        .bearer_token(token)
+        .service_name(service_name);
+    vitals::http::app_with(assembler, config).map_err(CliError::Endpoint)
+}
+
+/// Parses a `--listen` value: `IP:PORT`, or `HOST:PORT` resolved now
+/// (`localhost:9464`). Of several addresses the first IPv4 one is taken, so
+/// that `localhost` binds `127.0.0.1`, which counts as loopback.
+pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve `{text}` (expected HOST:PORT): {error}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))
 }
 
 /// A future that resolves on the first SIGINT or SIGTERM.

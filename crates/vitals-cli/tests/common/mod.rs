@@ -1,5 +1,8 @@
 //! Helpers shared by the CLI tests: running the real binary, bounded waits,
-//! a tiny HTTP/1.1 client and a fake `/proc` tree.
+//! a tiny HTTP/1.1 client and a fake `/proc` tree; `prometheus` holds
+//! promtool and a real Prometheus server.
+
+pub(crate) mod prometheus;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -159,6 +162,33 @@ impl Response {
 
 /// `GET target` over a new connection to `addr` (HTTP/1.1, `Connection: close`).
 pub(crate) fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> Response {
+    let raw = get_bytes(addr, target, headers);
+    Response {
+        status: raw.status,
+        headers: raw.headers,
+        body: String::from_utf8(raw.body).unwrap(),
+    }
+}
+
+/// An HTTP answer whose body is kept as bytes (a gzip body, say).
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// [`get`], with the body as bytes.
+pub(crate) fn get_bytes(addr: &str, target: &str, headers: &[(&str, &str)]) -> RawResponse {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -193,10 +223,10 @@ pub(crate) fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> Respons
     if chunked {
         body = dechunk(&body);
     }
-    Response {
+    RawResponse {
         status,
         headers,
-        body: String::from_utf8(body).unwrap(),
+        body,
     }
 }
 
