@@ -10,6 +10,10 @@
     clippy::panic,
     reason = "tests"
 )]
+#![expect(
+    clippy::print_stderr,
+    reason = "the shared helpers forward a child's stderr"
+)]
 
 #[allow(dead_code, reason = "each test binary uses a part of the helpers")]
 mod common;
