@@ -26,6 +26,20 @@ pub(crate) fn backoff(interval: Duration, failures: u32) -> Duration {
         .min(MAX_BACKOFF.max(interval))
 }
 
+/// An error for a status line: its own message and its root cause (the
+/// whole chain repeats itself: reqwest names the URL at every level).
+fn brief(error: &FetchError) -> String {
+    let mut root: &dyn std::error::Error = error;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    if std::ptr::addr_eq(root, error) {
+        error.to_string()
+    } else {
+        format!("{error}: {root}")
+    }
+}
+
 /// What the last fetch gave.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Status {
@@ -161,7 +175,7 @@ impl Watcher {
                 };
                 self.status = Status::Failed {
                     kind: error.kind(),
-                    message: vitals::core::error_chain(&error),
+                    message: brief(&error),
                     retry_in,
                     failures,
                 };

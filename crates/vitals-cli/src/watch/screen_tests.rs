@@ -153,10 +153,10 @@ fn a_failed_fetch_is_a_status_line_and_the_last_data_stays() {
     let buffer = render(&watcher);
     let screen = text(&buffer);
     assert!(
-        screen.contains("other: connection refused; retrying in 8s (3 failure(s) in a row)"),
+        screen.contains("other (retrying in 8s, 3 failure(s) in a row): connection refused"),
         "{screen}"
     );
-    assert_eq!(colour_of(&buffer, "other: connection"), Color::Red);
+    assert_eq!(colour_of(&buffer, "other (retrying"), Color::Red);
     assert!(
         screen.contains("implementer"),
         "the last sample stays: {screen}"

@@ -14,7 +14,7 @@ use super::model::{Report, Row, Status, Watcher};
 /// Draws the whole screen.
 pub(crate) fn draw(frame: &mut Frame<'_>, watcher: &Watcher) {
     let [header, agents, panels, footer] = Layout::vertical([
-        Constraint::Length(5),
+        Constraint::Length(6),
         Constraint::Min(4),
         Constraint::Length(7),
         Constraint::Length(1),
@@ -112,7 +112,7 @@ pub(crate) fn status_line(watcher: &Watcher) -> (String, Style) {
             failures,
         } => (
             format!(
-                "{kind}: {message}; retrying in {} ({failures} failure(s) in a row)",
+                "{kind} (retrying in {}, {failures} failure(s) in a row): {message}",
                 vitals_client::duration::format(*retry_in)
             ),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
