@@ -45,7 +45,7 @@ impl Default for GenOptions {
     }
 }
 
-/// What [`generate`] wrote, and how long it took.
+/// What [`generate`](crate::generate) wrote, and how long it took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Summary {
