@@ -342,3 +342,62 @@ fn once_exits_with_a_code_per_kind_of_failure() {
     let (code, stderr) = once(dir, &url, &["--token-file", empty.to_str().unwrap()]);
     assert_eq!(code, Some(2), "an empty token file: {stderr}");
 }
+
+/// Waits (at most [`LIMIT`]) until the file `path` holds a line for which
+/// `check` holds; returns that line.
+fn wait_for_line(path: &Path, what: &str, check: impl Fn(&serde_json::Value) -> bool) -> String {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        // Only whole lines: the last one may still be being written.
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        if let Some(line) = whole
+            .lines()
+            .find(|line| serde_json::from_str::<serde_json::Value>(line).is_ok_and(|v| check(&v)))
+        {
+            return line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what} line within {LIMIT:?}:\n{text}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn json_lines_go_on_through_failures_until_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("none.db");
+    let (server, url) = serve(dir.path(), &["--db", db.to_str().unwrap()]);
+    let (mut watch, stdout, _) = start(
+        dir.path(),
+        "watch-json",
+        &["watch", "--json", "--interval", "1s", &url],
+    );
+    // The first delta needs two samples a second or more apart.
+    let ok = wait_for_line(&stdout, "delta", |v| {
+        v["status"] == "ok" && v["interval_s"].as_i64().is_some_and(|s| s >= 1)
+    });
+    assert!(ok.contains(r#""agents":[]"#), "{ok}");
+
+    // The server goes away: a line says so, and the watcher keeps going.
+    drop(server);
+    let failed = wait_for_line(&stdout, "error", |v| v["status"] == "error");
+    let failed: serde_json::Value = serde_json::from_str(&failed).unwrap();
+    assert_eq!(failed["error"]["kind"], "unreachable", "{failed}");
+    assert!(failed["retry_in_s"].as_f64().is_some(), "{failed}");
+    assert_eq!(watch.0.try_wait().unwrap(), None, "still watching");
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(watch.0.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = watch.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "watch did not stop on SIGTERM");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "{status}");
+}

@@ -109,15 +109,31 @@ pub enum FetchError {
     Parse(#[from] ParseError),
 
     /// A failure of a [`Fetch`](crate::Fetch) implementation outside this
-    /// crate (an in-process fetcher, a fake).
+    /// crate (an in-process fetcher, a fake); see [`FetchError::other`].
     #[error("{message}")]
     Other {
         /// What failed, for people.
         message: String,
+        /// The cause, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }
 
 impl FetchError {
+    /// A failure of a [`Fetch`](crate::Fetch) implementation outside this
+    /// crate, with its cause when it has one.
+    #[must_use]
+    pub fn other(
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        FetchError::Other {
+            message: message.into(),
+            source,
+        }
+    }
+
     /// A short, stable `snake_case` code for the failure: `invalid_url`,
     /// `unsupported_scheme`, `client`, `unreachable`, `timeout`,
     /// `unauthorized`, `http_status`, `body`, `not_json`, `not_an_envelope`,

@@ -35,11 +35,9 @@ use crate::CliError;
 ///
 /// With --once, or when stdout is not a terminal, it takes two samples one
 /// interval apart, prints one table and exits with a code that says what
-/// went wrong: 0 ok, 2 bad command line or token file, 3 target unreachable
-/// or no answer in time, 4 unauthorized (401/403), 5 another HTTP status,
-/// 6 not a vitals snapshot (not JSON, wrong shape), 7 unsupported
-/// schema_version, 8 collector disabled (kill switch off), 1 anything else.
+/// went wrong ([`EXIT_CODES`], shown by `--help`; [`WatchError::exit_code`]).
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXIT_CODES)]
 pub(crate) struct Args {
     /// The endpoint, e.g. http://127.0.0.1:9464/metrics (no path: /metrics).
     #[arg(
@@ -84,6 +82,22 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR", default_value = vitals::proc::LinuxProc::DEFAULT_ROOT, requires = "db")]
     proc_root: PathBuf,
 }
+
+/// The exit codes of `--once` (and of a `--json` or non-terminal run that
+/// stops early), as `--help` shows them.
+const EXIT_CODES: &str = "\
+Keys: q quit, s cycle the sort, p pause, ? help.
+
+Exit codes (--once, or stdout not a terminal):
+  0  ok
+  1  anything else (terminal i/o, ...)
+  2  bad command line, URL or token file
+  3  the target is unreachable or did not answer in time
+  4  unauthorized (HTTP 401 or 403): missing or wrong --token-file
+  5  another HTTP status than 200
+  6  not a vitals snapshot (not JSON, not an envelope, wrong shape)
+  7  unsupported schema_version
+  8  the collector is disabled (kill switch off)";
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
     match vitals_client::duration::parse(text) {

@@ -144,9 +144,7 @@ fn a_failed_fetch_is_a_status_line_and_the_last_data_stays() {
     let mut watcher = watcher("busy");
     for _ in 0..3 {
         watcher.observe(
-            Err(FetchError::Other {
-                message: "connection refused".to_owned(),
-            }),
+            Err(FetchError::other("connection refused", None)),
             Duration::from_secs(8),
         );
     }
