@@ -291,3 +291,23 @@ fn long_files_say_why_they_are_long() {
         offenders.join("\n")
     );
 }
+
+/// **Architecture Invariant:** vitals-client is a consumer of the contract,
+/// not of the collector: it links no collector crate (nor their storage or
+/// `/proc` readers), whatever its features.
+#[test]
+fn the_client_depends_on_no_collector_crate() {
+    let meta = metadata();
+    let all = meta.closure("vitals-client");
+    let linked: Vec<&String> = all.iter().filter(|dep| dep.starts_with("vitals")).collect();
+    assert!(
+        linked.is_empty(),
+        "vitals-client depends on {linked:?} (directly or not)"
+    );
+    for banned in ["rusqlite", "libsqlite3-sys", "procfs", "axum", "inventory"] {
+        assert!(
+            !all.contains(banned),
+            "vitals-client depends on {banned} (directly or not)"
+        );
+    }
+}

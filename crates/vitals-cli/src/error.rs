@@ -10,6 +10,7 @@ use vitals::sqlite::SqliteError;
 use vitals_refdb::RefDbError;
 
 use crate::bench::BenchError;
+use crate::watch::WatchError;
 
 /// Everything a `vitals` command can fail with. Degraded sections are not
 /// errors: a snapshot always succeeds.
@@ -144,6 +145,10 @@ pub(crate) enum CliError {
     /// `bench` could not measure.
     #[error("cannot benchmark")]
     Bench(#[from] BenchError),
+
+    /// `watch` could not watch (its own exit codes: see `watch::Args`).
+    #[error("cannot watch")]
+    Watch(#[from] WatchError),
 }
 
 impl CliError {
@@ -170,6 +175,7 @@ impl CliError {
             | CliError::Doctor { .. }
             | CliError::NeedsAttention { .. }
             | CliError::Bench(_) => 1,
+            CliError::Watch(error) => error.exit_code(),
         }
     }
 }

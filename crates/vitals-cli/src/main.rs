@@ -14,6 +14,7 @@ mod gen_db;
 mod serve;
 mod snapshot;
 mod stack;
+mod watch;
 
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
@@ -50,6 +51,8 @@ enum Command {
     Doctor(doctor::Args),
     /// Measure what a snapshot of a database costs: warm, cold and the bare queries.
     Bench(bench::BenchArgs),
+    /// Watch a vitals endpoint live: CPU, verdicts, queue trend, spend rate.
+    Watch(watch::Args),
     /// A demo agent process (used by `vitals demo`).
     #[command(name = "__agent", hide = true)]
     Agent(child::Args),
@@ -64,6 +67,7 @@ impl Command {
             | Command::GenDb(_)
             | Command::Doctor(_)
             | Command::Bench(_)
+            | Command::Watch(_)
             | Command::Agent(_) => "error",
         }
     }
@@ -94,6 +98,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::GenDb(args) => gen_db::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Bench(args) => block_on(async { bench::run(args).await.map_err(CliError::from) }),
+        Command::Watch(args) => block_on(watch::run(&args)),
         Command::Agent(args) => child::run(&args),
     }
 }
