@@ -147,7 +147,7 @@
 //! | missing column | required (keys, `status`, `stage`, aggregate inputs): that method fails with `missing_column`; other columns: the field is null and reported |
 //! | wrong type (`pid` `'abc'`) | the field is null, reported as `bad_value` |
 //! | `attempts` not an integer | skipped by the retry statistics, reported |
-//! | NULL where the schema says NOT NULL | the field is null, reported; a NULL status is not counted, reported |
+//! | NULL where the schema says NOT NULL | the field is null, reported; jobs with a NULL status are counted under the key `"null"` of `queue.counts` (as the seed's `json.dumps` writes a `None` key) and reported |
 //! | integer column holding a REAL beyond `i64` | the field is null, reported as `overflow` |
 //! | `cost_usd` of `1e30` | a number like any other; infinity: null (`overflow`) |
 //! | token sums beyond `i64` | `totals` fails with `overflow` (`aggregate: null`) |
