@@ -50,6 +50,25 @@ pub enum SqliteError {
         /// The configured path.
         path: PathBuf,
     },
+    /// A *hot journal* sits next to a rollback-journal database: a writer
+    /// died in the middle of a transaction (killed, or its machine lost
+    /// power) and left a `-journal` holding the pages to put back. Reading
+    /// the database needs that rollback first, and the store, being
+    /// read-only, will not do it (SQLite answers `SQLITE_READONLY_ROLLBACK`,
+    /// "attempt to write a readonly database"). The next read-write open of
+    /// the database (the orchestrator's, on restart) rolls it back; until
+    /// then every read fails with this. Kind `hot_journal`.
+    #[error(
+        "{} is a hot journal (a writer died mid-transaction); a read-only collector does not roll it back, the next read-write open of the database does",
+        journal.display()
+    )]
+    HotJournal {
+        /// The `-journal` file.
+        journal: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// A table the query reads does not exist. Kind `missing_table`.
     #[error("no such table: {table}")]
     MissingTable {
@@ -143,6 +162,7 @@ impl SourceError for SqliteError {
             Self::EmptyDatabase { .. } => "empty_database",
             Self::NotADatabase { .. } => "not_a_database",
             Self::UnrecoveredWal { .. } => "unrecovered_wal",
+            Self::HotJournal { .. } => "hot_journal",
             Self::MissingTable { .. } => "missing_table",
             Self::MissingColumn { .. } => "missing_column",
             Self::Busy { .. } => "busy",
@@ -164,6 +184,16 @@ impl SqliteError {
     /// database path, for the variants that name it.
     pub(crate) fn from_sqlite(error: rusqlite::Error, path: &std::path::Path) -> Self {
         let (code, message) = match &error {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK =>
+            {
+                let mut journal = path.as_os_str().to_owned();
+                journal.push("-journal");
+                return Self::HotJournal {
+                    journal: PathBuf::from(journal),
+                    source: error,
+                };
+            }
             rusqlite::Error::SqliteFailure(e, msg) => {
                 (Some(e.code), msg.clone().unwrap_or_default())
             }

@@ -143,6 +143,7 @@
 //! | no file | every method: `no_database`; the store opens it when it appears |
 //! | zero-length file | every method: `empty_database` |
 //! | not SQLite | every method: `not_a_database` |
+//! | hot journal (a writer killed mid-transaction left a `-journal`) | every method: `hot_journal`, naming the `-journal`; nothing is rolled back (read-only); the orchestrator's next read-write open rolls it back and the store reads again |
 //! | missing table | the methods reading it: `missing_table` (no `agent_runs`: agents answer with null `run_id`, degraded) |
 //! | missing column | required (keys, `status`, `stage`, aggregate inputs): that method fails with `missing_column`; other columns: the field is null and reported |
 //! | wrong type (`pid` `'abc'`) | the field is null, reported as `bad_value` |

@@ -6,6 +6,7 @@
 #![cfg(unix)]
 
 mod bad_input;
+mod hostile;
 mod incremental;
 mod layout;
 mod locks;

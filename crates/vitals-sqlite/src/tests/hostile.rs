@@ -1,0 +1,97 @@
+//! Files next to the database that a collector must survive without
+//! blocking, writing or misnaming them: a hot journal left by a writer that
+//! died mid-transaction, FIFOs where SQLite expects files, and (as root)
+//! `-wal`/`-shm` files owned by someone else than the database.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use vitals_stages::StageSource;
+
+use super::{METHODS, build_all, cx, db, files};
+use crate::SqliteStore;
+
+/// `path` with `suffix` appended to its file name.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+const ROWS: &str = "
+INSERT INTO tasks VALUES (1, 'WI-1', 'api', 'review', '2026-11-28 02:38:33', 'c', 'u');
+INSERT INTO jobs (id, agent, status, attempts, pid, created_at, started_at)
+  VALUES (1, 'coder', 'running', 1, 10, 'c', '2026-11-28 02:39:13');
+INSERT INTO agent_runs (id, job_id, agent, cost_usd) VALUES (1, 1, 'coder', 0.5);
+WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+INSERT INTO jobs (id, agent, status, attempts, created_at, repo)
+  SELECT i, 'coder', 'done', 0, 'c', hex(zeroblob(100)) FROM n;
+";
+
+/// The first eight bytes of a rollback journal's header.
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+
+/// A database in `dir` as a writer killed in the middle of a big
+/// transaction leaves it: the writer's pages partly spilled into the
+/// database file, and a `-journal` holding the original pages. Made by
+/// copying a live writer's files while its transaction is open (what the
+/// disk holds at a `SIGKILL`), then rolling the live one back.
+fn crashed_writer(dir: &Path) -> PathBuf {
+    let (_live_dir, live, writer) = db();
+    writer.execute_batch(ROWS).unwrap();
+    // A small cache, so that the update spills pages into the database
+    // file before the commit, as a big transaction does.
+    writer.pragma_update(None, "cache_size", 8).unwrap();
+    writer
+        .execute_batch("BEGIN; UPDATE jobs SET repo = hex(randomblob(100)), status = 'failed';")
+        .unwrap();
+    let path = dir.join("orchestrator.db");
+    std::fs::copy(&live, &path).unwrap();
+    std::fs::copy(sidecar(&live, "-journal"), sidecar(&path, "-journal")).unwrap();
+    writer.execute_batch("ROLLBACK").unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_hot_journal_is_named_and_left_for_the_orchestrator_to_roll_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = crashed_writer(dir.path());
+    let journal = std::fs::read(sidecar(&path, "-journal")).unwrap();
+    assert_eq!(journal.get(..8), Some(&JOURNAL_MAGIC[..]), "a valid header");
+    let before = files(dir.path());
+
+    let store = SqliteStore::open(&path);
+    let outcome = build_all(&store).await;
+    for method in METHODS {
+        assert_eq!(outcome.error(method), Some("hot_journal"), "{method}");
+    }
+    let error = store.active_tasks(&cx()).await.unwrap_err();
+    let message = error.message();
+    // Says what it is first; SQLite's own words follow as the cause.
+    let expected = format!(
+        "{} is a hot journal",
+        sidecar(&path, "-journal").display()
+    );
+    assert!(message.starts_with(&expected), "{message}");
+    // Not rolled back, nothing created: the files are as the crash left them.
+    assert_eq!(files(dir.path()), before);
+
+    // The orchestrator's next open rolls it back; the store then reads the
+    // state from before the interrupted transaction.
+    let orchestrator = Connection::open(&path).unwrap();
+    let failed: i64 = orchestrator
+        .query_row("SELECT COUNT(*) FROM jobs WHERE status = 'failed'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(failed, 0);
+    drop(orchestrator);
+    let outcome = build_all(&store).await;
+    outcome.others_ok(&[]);
+    assert!(
+        outcome.body["status_counts"]
+            .as_str()
+            .unwrap()
+            .contains("(\"done\", 2999)")
+    );
+}
