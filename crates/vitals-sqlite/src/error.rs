@@ -41,6 +41,19 @@ pub enum SqliteError {
         #[source]
         source: Option<rusqlite::Error>,
     },
+    /// The database path, or the `-journal`, `-wal` or `-shm` next to it,
+    /// is not a regular file: a FIFO, a directory, a socket, a device, or
+    /// (for the three files next to it, which SQLite opens without following
+    /// links) a symbolic link. SQLite would block for ever opening a FIFO,
+    /// or fail without saying which file, so the store checks before SQLite
+    /// opens anything. Kind `not_a_regular_file`.
+    #[error("{} is {what}, not a regular file", path.display())]
+    NotARegularFile {
+        /// The offending file.
+        path: PathBuf,
+        /// What it is instead ("a FIFO", "a directory", ...).
+        what: &'static str,
+    },
     /// The database is in WAL mode and has a `-wal` file but no `-shm` file.
     /// Reading it would need a WAL recovery that creates the `-shm` file,
     /// which a read-only collector must not do. Usually transient (a writer
@@ -161,6 +174,7 @@ impl SourceError for SqliteError {
             Self::NoDatabase { .. } => "no_database",
             Self::EmptyDatabase { .. } => "empty_database",
             Self::NotADatabase { .. } => "not_a_database",
+            Self::NotARegularFile { .. } => "not_a_regular_file",
             Self::UnrecoveredWal { .. } => "unrecovered_wal",
             Self::HotJournal { .. } => "hot_journal",
             Self::MissingTable { .. } => "missing_table",

@@ -141,6 +141,7 @@
 //! | input | result |
 //! |---|---|
 //! | no file | every method: `no_database`; the store opens it when it appears |
+//! | a FIFO, directory, socket or device at the path; one of those or a symbolic link at its `-journal`, `-wal` or `-shm` | every method: `not_a_regular_file`, naming the file, before SQLite opens anything (SQLite would block for ever opening a FIFO); the next snapshot after it is gone reads again |
 //! | zero-length file | every method: `empty_database` |
 //! | not SQLite | every method: `not_a_database` |
 //! | hot journal (a writer killed mid-transaction left a `-journal`) | every method: `hot_journal`, naming the `-journal`; nothing is rolled back (read-only); the orchestrator's next read-write open rolls it back and the store reads again |

@@ -3,9 +3,9 @@
 //! positioned reads (`pread`) through the process-wide descriptors of
 //! [`descriptors`](super::descriptors).
 
-use std::fs::{File, Metadata};
+use std::fs::{File, FileType, Metadata};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use crate::error::SqliteError;
@@ -62,4 +62,25 @@ pub(super) fn fingerprint(_path: &Path, meta: &Metadata) -> Result<Fingerprint, 
 /// position (the descriptor is shared by every reader of the process).
 pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     file.read_exact_at(buf, offset)
+}
+
+/// What `file_type` is, for a message: "a FIFO", "a directory", ...
+pub(super) fn describe(file_type: FileType) -> &'static str {
+    if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
 }

@@ -55,6 +55,20 @@ pub(super) fn descriptor(_path: &Path) -> io::Result<(Arc<File>, Identity)> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// What `file_type` is, for a message (never reached off Unix: every read
+/// is refused before).
+pub(super) fn describe(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
 /// No positioned read: an `Unsupported` I/O error.
 pub(super) fn read_at(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())

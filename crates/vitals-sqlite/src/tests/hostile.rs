@@ -95,3 +95,68 @@ async fn a_hot_journal_is_named_and_left_for_the_orchestrator_to_roll_back() {
             .contains("(\"done\", 2999)")
     );
 }
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
+/// Every method refused the file at `path` as `what`, not a regular file.
+async fn refused(store: &SqliteStore, path: &Path, what: &str) {
+    let outcome = build_all(store).await;
+    for method in METHODS {
+        assert_eq!(outcome.error(method), Some("not_a_regular_file"), "{method}");
+    }
+    let message = store.active_tasks(&cx()).await.unwrap_err().message();
+    assert_eq!(
+        message,
+        format!("{} is {what}, not a regular file", path.display())
+    );
+}
+
+#[tokio::test]
+async fn a_fifo_next_to_the_database_is_refused_by_name_and_removing_it_heals() {
+    for suffix in ["-journal", "-wal", "-shm"] {
+        let (_dir, path, writer) = db();
+        writer.execute_batch(ROWS).unwrap();
+        drop(writer);
+        let store = SqliteStore::open(&path);
+        // A first snapshot opens the connection the store keeps.
+        build_all(&store).await.others_ok(&[]);
+        let fifo = sidecar(&path, suffix);
+        mkfifo(&fifo);
+        // SQLite would block opening it (for a `-journal`, at the start of
+        // every read transaction): refused before SQLite sees it.
+        refused(&store, &fifo, "a FIFO").await;
+        refused(&store, &fifo, "a FIFO").await;
+        std::fs::remove_file(&fifo).unwrap();
+        build_all(&store).await.others_ok(&[]);
+    }
+}
+
+#[tokio::test]
+async fn a_fifo_or_a_directory_at_the_database_path_is_not_a_regular_file() {
+    let (dir, path, writer) = db();
+    writer.execute_batch(ROWS).unwrap();
+    drop(writer);
+    let store = SqliteStore::open(&path);
+    build_all(&store).await.others_ok(&[]);
+    let aside = dir.path().join("aside.db");
+    std::fs::rename(&path, &aside).unwrap();
+    mkfifo(&path);
+    refused(&store, &path, "a FIFO").await;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    refused(&store, &path, "a directory").await;
+    std::fs::remove_dir(&path).unwrap();
+    std::fs::rename(&aside, &path).unwrap();
+    build_all(&store).await.others_ok(&[]);
+    // A symbolic link to the database is followed, as SQLite does; one in
+    // place of a `-journal` is refused (SQLite opens those with O_NOFOLLOW).
+    let link = dir.path().join("link.db");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
+    let linked = SqliteStore::open(&link);
+    build_all(&linked).await.others_ok(&[]);
+    let journal = sidecar(&link, "-journal");
+    std::os::unix::fs::symlink(&aside, &journal).unwrap();
+    refused(&linked, &journal, "a symbolic link").await;
+}
