@@ -54,6 +54,25 @@ pub enum SqliteError {
         /// What it is instead ("a FIFO", "a directory", ...).
         what: &'static str,
     },
+    /// The process runs as root and a `-journal`, `-wal` or `-shm` next to
+    /// the database belongs to another owner than the database file. SQLite
+    /// running as root changes the owner of each of these files it opens to
+    /// the database's (its unix VFS calls `fchown` when `geteuid()` is 0,
+    /// read-only connections included), which could lock the writer out of
+    /// its own files; so the store does not open the database while that is
+    /// so. Run the collector as the database's owner. Kind `owner_mismatch`.
+    #[error(
+        "{} belongs to {}:{} and the database to {}:{}; sqlite running as root would give it to the database's owner, so the store does not open the database",
+        path.display(), owner.0, owner.1, database_owner.0, database_owner.1
+    )]
+    OwnerMismatch {
+        /// The file next to the database.
+        path: PathBuf,
+        /// Its user and group ids.
+        owner: (u32, u32),
+        /// The database file's user and group ids.
+        database_owner: (u32, u32),
+    },
     /// The database is in WAL mode and has a `-wal` file but no `-shm` file.
     /// Reading it would need a WAL recovery that creates the `-shm` file,
     /// which a read-only collector must not do. Usually transient (a writer
@@ -175,6 +194,7 @@ impl SourceError for SqliteError {
             Self::EmptyDatabase { .. } => "empty_database",
             Self::NotADatabase { .. } => "not_a_database",
             Self::NotARegularFile { .. } => "not_a_regular_file",
+            Self::OwnerMismatch { .. } => "owner_mismatch",
             Self::UnrecoveredWal { .. } => "unrecovered_wal",
             Self::HotJournal { .. } => "hot_journal",
             Self::MissingTable { .. } => "missing_table",

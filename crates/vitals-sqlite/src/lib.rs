@@ -83,6 +83,17 @@
 //!     that creates the `-shm`, so it is refused with `unrecovered_wal`
 //!     (this is usually a writer caught opening the database; the next
 //!     snapshot reads it).
+//! * **Running as root.** SQLite's unix VFS, when `geteuid()` is 0, `fchown`s
+//!   every `-wal`, `-shm` and rollback `-journal` it opens to the database
+//!   file's owner (`robustFchown`, so that root leaves no file the owner
+//!   cannot open), through read-only connections too; no open flag or URI
+//!   parameter turns it off (`readonly_shm=1` does not), only replacing the
+//!   VFS's `fchown` for the whole process. So, as root, the store refuses a
+//!   database whose `-journal`, `-wal` or `-shm` belongs to another owner
+//!   (`owner_mismatch`) rather than let SQLite give them away. When they
+//!   already belong to the database's owner, the `fchown` changes nothing
+//!   but their change time (`ctime`): the one metadata write of a collector
+//!   run as root. Run it as the database's owner to avoid even that.
 //! * A zero-length file is refused (`empty_database`) without opening it:
 //!   SQLite would read it as an empty database and may delete a `-wal`
 //!   next to it.
@@ -143,6 +154,7 @@
 //! | no file | every method: `no_database`; the store opens it when it appears |
 //! | a FIFO, directory, socket or device at the path; one of those or a symbolic link at its `-journal`, `-wal` or `-shm` | every method: `not_a_regular_file`, naming the file, before SQLite opens anything (SQLite would block for ever opening a FIFO); the next snapshot after it is gone reads again |
 //! | zero-length file | every method: `empty_database` |
+//! | running as root, a `-journal`, `-wal` or `-shm` of another owner than the database | every method: `owner_mismatch`, naming the file and both owners; nothing is opened (SQLite would `fchown` it to the database's owner) |
 //! | not SQLite | every method: `not_a_database` |
 //! | hot journal (a writer killed mid-transaction left a `-journal`) | every method: `hot_journal`, naming the `-journal`; nothing is rolled back (read-only); the orchestrator's next read-write open rolls it back and the store reads again |
 //! | missing table | the methods reading it: `missing_table` (no `agent_runs`: agents answer with null `run_id`, degraded) |

@@ -315,7 +315,11 @@ impl Database {
                 what: platform::describe(path_meta.file_type()),
             });
         }
-        let [_journal, wal, shm] = match sidecars(&self.path) {
+        let checked = sidecars(&self.path).and_then(|found| {
+            check_owners(&self.path, &path_meta, &found)?;
+            Ok(found)
+        });
+        let [_journal, wal, shm] = match checked {
             Ok(found) => found,
             Err(error) => {
                 // Not closed (the file is the same), but no connection may
@@ -450,6 +454,37 @@ pub(crate) fn header_says_wal(path: &Path) -> bool {
     platform::descriptor(path)
         .and_then(|(file, _)| platform::read_at(&file, &mut header, 0))
         .is_ok_and(|()| header[18] == 2 && header[19] == 2)
+}
+
+/// Running as root, refuses files next to the database that belong to
+/// another owner than the database: SQLite would `fchown` each it opens to
+/// the database's owner (see [`SqliteError::OwnerMismatch`]). Not running
+/// as root, SQLite changes no owner and nothing is checked.
+///
+/// # Errors
+///
+/// [`SqliteError::OwnerMismatch`] for the first such file.
+fn check_owners(
+    path: &Path,
+    database: &fs::Metadata,
+    found: &[Option<fs::Metadata>; 3],
+) -> Result<(), SqliteError> {
+    if !platform::is_root() {
+        return Ok(());
+    }
+    let database_owner = platform::owner(database);
+    for (meta, suffix) in found.iter().zip(SIDECARS) {
+        if let Some(meta) = meta
+            && platform::owner(meta) != database_owner
+        {
+            return Err(SqliteError::OwnerMismatch {
+                path: sidecar(path, suffix),
+                owner: platform::owner(meta),
+                database_owner,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The files SQLite may open next to a database, in the order of [`sidecars`].

@@ -84,3 +84,16 @@ pub(super) fn describe(file_type: FileType) -> &'static str {
         "a special file"
     }
 }
+
+/// Whether the process runs with the effective user id 0. SQLite's unix VFS
+/// then `fchown`s every `-wal`, `-shm` and rollback `-journal` it opens to
+/// the database file's owner (`robustFchown`, called only when `geteuid()`
+/// is 0), read-only connections included.
+pub(super) fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The owner of the file `meta` describes: user and group ids.
+pub(super) fn owner(meta: &Metadata) -> (u32, u32) {
+    (meta.uid(), meta.gid())
+}

@@ -160,3 +160,69 @@ async fn a_fifo_or_a_directory_at_the_database_path_is_not_a_regular_file() {
     std::os::unix::fs::symlink(&aside, &journal).unwrap();
     refused(&linked, &journal, "a symbolic link").await;
 }
+
+/// Owner and change time of the file at `path`.
+fn owner_and_ctime(path: &Path) -> ((u32, u32), (i64, i64)) {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    ((meta.uid(), meta.gid()), (meta.ctime(), meta.ctime_nsec()))
+}
+
+/// SQLite's unix VFS `fchown`s every `-wal`, `-shm` (and hot `-journal`)
+/// it opens to the database's owner when the process runs as root, even
+/// through a read-only connection. The store refuses to open a database
+/// whose files belong to someone else then; files that already belong to
+/// the database's owner get only their change time touched, which this
+/// test holds as the documented exception to "changes nothing".
+#[tokio::test]
+async fn as_root_files_of_another_owner_are_refused_not_given_away() {
+    let (_dir, path, writer) = db();
+    writer.pragma_update(None, "journal_mode", "wal").unwrap();
+    writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    writer.execute_batch(ROWS).unwrap();
+    let (wal, shm) = (sidecar(&path, "-wal"), sidecar(&path, "-shm"));
+    let database_owner = owner_and_ctime(&path).0;
+    if !nix::unistd::geteuid().is_root() {
+        // Not root: SQLite changes no owner nor change time, and the store
+        // checks nothing.
+        let before = [owner_and_ctime(&wal), owner_and_ctime(&shm)];
+        build_all(&SqliteStore::open(&path)).await.others_ok(&[]);
+        assert_eq!([owner_and_ctime(&wal), owner_and_ctime(&shm)], before);
+        return;
+    }
+    // The writer runs as another user than the database's owner.
+    let other = (4242, 4343);
+    for file in [&wal, &shm] {
+        std::os::unix::fs::chown(file, Some(other.0), Some(other.1)).unwrap();
+    }
+    let store = SqliteStore::open(&path);
+    let outcome = build_all(&store).await;
+    for method in METHODS {
+        assert_eq!(outcome.error(method), Some("owner_mismatch"), "{method}");
+    }
+    let message = store.active_tasks(&cx()).await.unwrap_err().message();
+    assert!(
+        message.starts_with(&format!(
+            "{} belongs to 4242:4343 and the database to {}:{}",
+            wal.display(),
+            database_owner.0,
+            database_owner.1
+        )),
+        "{message}"
+    );
+    assert_eq!(owner_and_ctime(&wal).0, other, "the -wal was given away");
+    assert_eq!(owner_and_ctime(&shm).0, other, "the -shm was given away");
+
+    // The same owner as the database: read, and only the change time moves.
+    for file in [&wal, &shm] {
+        std::os::unix::fs::chown(file, Some(database_owner.0), Some(database_owner.1)).unwrap();
+    }
+    let before = owner_and_ctime(&wal);
+    // A tick of the file system's clock, so that a new change time shows.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    build_all(&store).await.others_ok(&[]);
+    let after = owner_and_ctime(&wal);
+    assert_eq!(after.0, before.0);
+    assert_ne!(after.1, before.1, "SQLite as root fchowns the -wal it opens");
+    drop(writer);
+}
