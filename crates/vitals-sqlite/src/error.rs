@@ -171,6 +171,29 @@ pub enum SqliteError {
     /// store is shutting down). Kind `store_closed`.
     #[error("the sqlite store is closed")]
     StoreClosed,
+    /// The store's worker thread is stuck in a call that no interruption
+    /// reaches (SQLite blocked opening a FIFO that appeared next to the
+    /// database after the store's checks, a hung file system): it has run
+    /// one request well past that request's deadline. This request was not
+    /// run. The stuck worker is abandoned and a fresh one (a new thread and
+    /// connection) takes the next requests, unless too many abandoned ones
+    /// are still blocked. Kind `busy`.
+    #[error(
+        "the sqlite worker is stuck in a blocking call since {} ({:.1} s past the deadline of the request it runs); {}",
+        since.format("%Y-%m-%dT%H:%M:%SZ"),
+        late.as_secs_f64(),
+        stuck_outcome(*replaced, *abandoned)
+    )]
+    WorkerStuck {
+        /// When the stuck worker started the request it is blocked in.
+        since: chrono::DateTime<chrono::Utc>,
+        /// How far past that request's deadline it was.
+        late: std::time::Duration,
+        /// How many abandoned workers are still blocked.
+        abandoned: usize,
+        /// Whether a fresh worker now takes the requests.
+        replaced: bool,
+    },
     /// The worker dropped the request without an answer (a bug: it
     /// panicked while answering; the worker itself survives). Kind `no_reply`.
     #[error("the sqlite worker dropped the request without an answer")]
@@ -199,7 +222,9 @@ impl SourceError for SqliteError {
             Self::HotJournal { .. } => "hot_journal",
             Self::MissingTable { .. } => "missing_table",
             Self::MissingColumn { .. } => "missing_column",
-            Self::Busy { .. } => "busy",
+            // A database lock held past the busy timeout, or a worker stuck
+            // in a blocking call: either way the store is busy elsewhere.
+            Self::Busy { .. } | Self::WorkerStuck { .. } => "busy",
             Self::Interrupted { .. } => "interrupted",
             Self::BadValue { .. } => "bad_value",
             Self::Overflow { .. } => "overflow",
@@ -210,6 +235,19 @@ impl SourceError for SqliteError {
             Self::NoReply => "no_reply",
             Self::Unsupported { .. } => "unsupported",
         }
+    }
+}
+
+/// The end of [`SqliteError::WorkerStuck`]'s message: what happens next.
+fn stuck_outcome(replaced: bool, abandoned: usize) -> String {
+    if replaced {
+        format!(
+            "a fresh worker takes the next requests ({abandoned} stuck worker(s) abandoned, still blocked)"
+        )
+    } else {
+        format!(
+            "{abandoned} abandoned stuck worker(s) are still blocked, so no fresh one is started until one returns"
+        )
     }
 }
 

@@ -147,6 +147,15 @@
 //! stops whatever runs at that moment). A request cancelled before it starts
 //! is not run at all.
 //!
+//! A worker still running a request a second past that request's deadline
+//! is stuck in a call no interruption reaches (SQLite blocked opening a
+//! FIFO raced next to the database, a hung file system). The next request
+//! starts a fresh worker (a new thread, connection and aggregates) instead
+//! of queueing behind it; a request that was queued behind it answers
+//! `busy`, saying since when it is stuck. At most two abandoned workers may
+//! stay blocked; beyond that requests answer `busy` at once with the
+//! reason, until one returns. [`StoreStats::workers_replaced`] counts them.
+//!
 //! # Bad input
 //!
 //! | input | result |
@@ -237,7 +246,7 @@
 //! | `aggregate` | the `Aggregates` seam, and `FullScan` |
 //! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
 //! | `incremental/` | the incremental `Aggregates`: `refusal.rs`, `marks.rs`, `jobs.rs`, `runs.rs`, `table.rs`, `recount.rs`, and `mod.rs` (the design note and the control flow) |
-//! | `client` | the async side of the worker: a request tagged with its snapshot, waited for, cancelled; what a store keeps in a snapshot's scratch |
+//! | `client` | the async side of the worker: a request tagged with its snapshot, waited for, cancelled; what a store keeps in a snapshot's scratch; a stuck worker replaced |
 //! | `bench`, `doctor` | one private read each, through a `Database` of their own |
 //! | the crate root | [`SqliteStore`], its builder, and the four source traits |
 //!
@@ -375,32 +384,27 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn build(self) -> SqliteStore {
         let stats = Arc::new(Stats::default());
-        let aggregates: Box<dyn Aggregates> = if self.incremental {
-            Box::new(Incremental::new(
-                self.path.clone(),
-                self.options.clone(),
-                Arc::clone(&stats),
-            ))
-        } else {
-            Box::new(FullScan)
-        };
-        let worker = Worker::new(
-            self.path.clone(),
-            &self.options,
-            Arc::clone(&stats),
-            aggregates,
-        );
-        let sender = match worker.spawn("vitals-sqlite") {
-            Ok(sender) => Some(sender),
-            Err(error) => {
-                tracing::error!(%error, "vitals-sqlite: cannot start the worker thread");
-                None
-            }
-        };
+        // A fresh worker (thread, connection, aggregates) each time: the
+        // first one, and one for each worker found stuck.
+        let (path, options, incremental) = (self.path.clone(), self.options, self.incremental);
+        let worker_stats = Arc::clone(&stats);
+        let spawn: client::Spawner = Box::new(move || {
+            let aggregates: Box<dyn Aggregates> = if incremental {
+                Box::new(Incremental::new(
+                    path.clone(),
+                    options.clone(),
+                    Arc::clone(&worker_stats),
+                ))
+            } else {
+                Box::new(FullScan)
+            };
+            Worker::new(path.clone(), &options, Arc::clone(&worker_stats), aggregates)
+                .spawn("vitals-sqlite")
+        });
         SqliteStore {
             inner: Arc::new(Inner {
                 path: self.path,
-                client: WorkerClient::new(sender, stats),
+                client: WorkerClient::new(spawn, stats),
             }),
         }
     }

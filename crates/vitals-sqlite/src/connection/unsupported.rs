@@ -105,6 +105,14 @@ mod tests {
         );
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(fingerprint(&path, &meta).unwrap_err().kind(), "unsupported");
+        // Never asked off Unix; answers that refuse nothing more.
+        assert!(!is_root());
+        assert_eq!(owner(&meta), (0, 0));
+        assert_eq!(describe(meta.file_type()), "a regular file");
+        assert_eq!(
+            describe(std::fs::metadata(dir.path()).unwrap().file_type()),
+            "a directory"
+        );
         assert_eq!(
             descriptor(&path).unwrap_err().kind(),
             io::ErrorKind::Unsupported

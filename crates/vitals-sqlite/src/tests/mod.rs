@@ -14,6 +14,7 @@ mod parity;
 mod read_only;
 mod snapshot;
 mod stats;
+mod stuck;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
