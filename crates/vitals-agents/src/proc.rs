@@ -148,11 +148,7 @@ fn spawn_read<T: Send + 'static>(
 }
 
 /// Waits for a read until `until`: its value, or why there is none.
-async fn wait_read<T>(
-    task: Started<T>,
-    until: Instant,
-    what: &str,
-) -> Result<T, ErrorInfo> {
+async fn wait_read<T>(task: Started<T>, until: Instant, what: &str) -> Result<T, ErrorInfo> {
     let task = task.map_err(|not| not.failure(what))?;
     match tokio::time::timeout_at(until, task).await {
         Ok(Ok(value)) => Ok(value),
@@ -246,9 +242,7 @@ async fn view(
 ) -> Arc<ProcView> {
     let memo = cx
         .scratch()
-        .get_or_init(|| async {
-            ProcViewMemo(read_view_blocking(source, in_flight, until).await)
-        })
+        .get_or_init(|| async { ProcViewMemo(read_view_blocking(source, in_flight, until).await) })
         .await;
     if memo.0.source == address(source) {
         memo.0
@@ -297,7 +291,10 @@ pub(crate) async fn read(
         .into_iter()
         .map(|pid| {
             let moved = Arc::clone(source);
-            (pid, spawn_read(in_flight, Read::Pid(pid), move || moved.process(pid)))
+            (
+                pid,
+                spawn_read(in_flight, Read::Pid(pid), move || moved.process(pid)),
+            )
         })
         .collect();
     let live = lookups.iter().any(|l| l.pid.is_some_and(|pid| pid > 0));

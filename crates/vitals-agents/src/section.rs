@@ -234,8 +234,7 @@ impl Section for AgentsSection {
                         pid: row.pid,
                     })
                     .collect();
-                let readings =
-                    proc::read(cx, source, &self.in_flight, lookups, self.clk_tck).await;
+                let readings = proc::read(cx, source, &self.in_flight, lookups, self.clk_tck).await;
                 for failure in &readings.failures {
                     cx.record_field_failure(
                         &failure.field,

@@ -148,7 +148,10 @@ async fn a_hung_process_read_costs_its_agent_only_and_is_not_started_twice() {
             assert_eq!(agents[1]["cpu_ticks"], 60);
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "never read again");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never read again"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(hanging.reads.load(Ordering::SeqCst), 2);

@@ -398,8 +398,13 @@ impl SqliteStoreBuilder {
             } else {
                 Box::new(FullScan)
             };
-            Worker::new(path.clone(), &options, Arc::clone(&worker_stats), aggregates)
-                .spawn("vitals-sqlite")
+            Worker::new(
+                path.clone(),
+                &options,
+                Arc::clone(&worker_stats),
+                aggregates,
+            )
+            .spawn("vitals-sqlite")
         });
         SqliteStore {
             inner: Arc::new(Inner {

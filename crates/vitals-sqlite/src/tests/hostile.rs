@@ -68,10 +68,7 @@ async fn a_hot_journal_is_named_and_left_for_the_orchestrator_to_roll_back() {
     let error = store.active_tasks(&cx()).await.unwrap_err();
     let message = error.message();
     // Says what it is first; SQLite's own words follow as the cause.
-    let expected = format!(
-        "{} is a hot journal",
-        sidecar(&path, "-journal").display()
-    );
+    let expected = format!("{} is a hot journal", sidecar(&path, "-journal").display());
     assert!(message.starts_with(&expected), "{message}");
     // Not rolled back, nothing created: the files are as the crash left them.
     assert_eq!(files(dir.path()), before);
@@ -80,9 +77,11 @@ async fn a_hot_journal_is_named_and_left_for_the_orchestrator_to_roll_back() {
     // state from before the interrupted transaction.
     let orchestrator = Connection::open(&path).unwrap();
     let failed: i64 = orchestrator
-        .query_row("SELECT COUNT(*) FROM jobs WHERE status = 'failed'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'failed'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(failed, 0);
     drop(orchestrator);
@@ -104,7 +103,11 @@ fn mkfifo(path: &Path) {
 async fn refused(store: &SqliteStore, path: &Path, what: &str) {
     let outcome = build_all(store).await;
     for method in METHODS {
-        assert_eq!(outcome.error(method), Some("not_a_regular_file"), "{method}");
+        assert_eq!(
+            outcome.error(method),
+            Some("not_a_regular_file"),
+            "{method}"
+        );
     }
     let message = store.active_tasks(&cx()).await.unwrap_err().message();
     assert_eq!(
@@ -223,6 +226,9 @@ async fn as_root_files_of_another_owner_are_refused_not_given_away() {
     build_all(&store).await.others_ok(&[]);
     let after = owner_and_ctime(&wal);
     assert_eq!(after.0, before.0);
-    assert_ne!(after.1, before.1, "SQLite as root fchowns the -wal it opens");
+    assert_ne!(
+        after.1, before.1,
+        "SQLite as root fchowns the -wal it opens"
+    );
     drop(writer);
 }

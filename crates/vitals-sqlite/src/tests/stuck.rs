@@ -92,7 +92,11 @@ async fn a_worker_stuck_in_sqlite_open_is_replaced_and_removing_the_fifo_heals()
     // which names the FIFO instead of blocking on it.
     let outcome = build_all(&store).await;
     for method in super::METHODS {
-        assert_eq!(outcome.error(method), Some("not_a_regular_file"), "{method}");
+        assert_eq!(
+            outcome.error(method),
+            Some("not_a_regular_file"),
+            "{method}"
+        );
     }
     assert_eq!(store.stats().workers_replaced, 1);
     std::fs::remove_file(&fifo).unwrap();
