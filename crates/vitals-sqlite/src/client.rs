@@ -325,7 +325,12 @@ impl WorkerClient {
             snapshot: cx.snapshot_id(),
             cancel: Arc::clone(&cancel),
             started: Arc::clone(&started),
-            deadline: cx.deadline().into_std(),
+            // On the system clock, which stuck detection reads (the
+            // section's may be Tokio's paused test clock).
+            deadline: {
+                let now = Instant::now();
+                now.checked_add(cx.remaining()).unwrap_or(now)
+            },
         };
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |worker: &mut Worker| {
