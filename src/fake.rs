@@ -29,7 +29,7 @@ use serde_json::json;
 use crate::Resources;
 use crate::agents::{AgentSource, RunningAgent, fake::FakeAgentSource};
 use crate::cost::{CostSource, CostTotals, RunningCost, fake::FakeCostSource};
-use crate::proc::{ProcSource, ProcessInfo, fake::FakeProc};
+use crate::proc::{OwnProcess, ProcSource, ProcessInfo, fake::FakeProc};
 use crate::queue::{
     QueueSource, RetryStats, WorkerProbe, fake::FakeQueueSource, fake::FakeWorkerProbe,
 };
@@ -45,7 +45,8 @@ pub fn at() -> DateTime<Utc> {
 }
 
 /// Resources with a fake source for every built-in section (and a fake
-/// `/proc` with the agents' processes), all fields populated.
+/// `/proc` with the agents' processes and the serving process, for
+/// [`process`](crate::process)), all fields populated.
 #[must_use]
 pub fn populated() -> Resources {
     let now = at();
@@ -133,7 +134,21 @@ pub fn populated() -> Resources {
             start_ticks: (86_400 - 601) * 100,
             threads: 8,
             rss_bytes: 52_428_800,
-        });
+        })
+        // The serving process itself (the `process` section), up for an hour.
+        .with_own_process(OwnProcess::new(
+            ProcessInfo {
+                pid: 1000,
+                ppid: 1,
+                state: 'S',
+                cpu_ticks: 4_567,
+                start_ticks: (86_400 - 3_600) * 100,
+                threads: 6,
+                rss_bytes: 67_108_864,
+            },
+            536_870_912,
+        ))
+        .with_own_fds(25, Some(1024));
     let cost = FakeCostSource::new()
         .with_running(vec![
             RunningCost {

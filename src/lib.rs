@@ -45,8 +45,14 @@
 //!
 //! Where to go next: the [`core`] crate documents the [`Section`] trait and
 //! the assembler's isolation; [`sqlite`] reads an orchestrator database;
-//! [`http`] serves the snapshot; `docs/contract.md` describes contract v1.
+//! [`http`] serves the snapshot (JSON, OpenMetrics, the Prometheus text
+//! format, and with [`http::app`] a landing page and health probes);
+//! [`process`] adds the serving process's own `process_*` metrics;
+//! `docs/contract.md` describes contract v1.
 
+// `doc(inline)`: each crate is documented as a module of the facade, so that
+// links to it (`[`core`]`) are real links in a `cargo doc --no-deps` build too.
+#[doc(inline)]
 pub use vitals_core as core;
 pub use vitals_core::{
     Assembler, AssemblerBuilder, BuildError, Clock, Collect, ErrorInfo, Fallback, FieldFailure,
@@ -55,14 +61,23 @@ pub use vitals_core::{
     register_section,
 };
 
+#[doc(inline)]
 pub use vitals_agents as agents;
+#[doc(inline)]
 pub use vitals_cost as cost;
 #[cfg(feature = "http")]
+#[doc(inline)]
 pub use vitals_http as http;
+#[doc(inline)]
 pub use vitals_proc as proc;
+#[doc(inline)]
+pub use vitals_process as process;
+#[doc(inline)]
 pub use vitals_queue as queue;
 #[cfg(feature = "sqlite")]
+#[doc(inline)]
 pub use vitals_sqlite as sqlite;
+#[doc(inline)]
 pub use vitals_stages as stages;
 
 pub mod fake;

@@ -108,8 +108,8 @@ fn core_depends_on_no_storage_proc_or_http_crate() {
     );
 }
 
-/// **Architecture Invariant:** a section crate depends on core (and agents on
-/// proc) only, and never on rusqlite or axum.
+/// **Architecture Invariant:** a section crate depends on core (and agents
+/// and process on proc) only, and never on rusqlite or axum.
 #[test]
 fn section_crates_depend_on_core_and_proc_only() {
     let meta = metadata();
@@ -118,6 +118,7 @@ fn section_crates_depend_on_core_and_proc_only() {
         ("vitals-queue", vec!["vitals-core"]),
         ("vitals-cost", vec!["vitals-core"]),
         ("vitals-agents", vec!["vitals-core", "vitals-proc"]),
+        ("vitals-process", vec!["vitals-core", "vitals-proc"]),
     ];
     for (name, allowed) in sections {
         let allowed: BTreeSet<String> = allowed.into_iter().map(str::to_owned).collect();
@@ -146,6 +147,7 @@ fn no_collector_crate_depends_on_the_database_generator() {
         "vitals-queue",
         "vitals-agents",
         "vitals-cost",
+        "vitals-process",
         "vitals-sqlite",
         "vitals-http",
     ] {
@@ -288,4 +290,24 @@ fn long_files_say_why_they_are_long() {
          (`// {LONG_FILE_MARKER} <reason>`):\n{}",
         offenders.join("\n")
     );
+}
+
+/// **Architecture Invariant:** vitals-client is a consumer of the contract,
+/// not of the collector: it links no collector crate (nor their storage or
+/// `/proc` readers), whatever its features.
+#[test]
+fn the_client_depends_on_no_collector_crate() {
+    let meta = metadata();
+    let all = meta.closure("vitals-client");
+    let linked: Vec<&String> = all.iter().filter(|dep| dep.starts_with("vitals")).collect();
+    assert!(
+        linked.is_empty(),
+        "vitals-client depends on {linked:?} (directly or not)"
+    );
+    for banned in ["rusqlite", "libsqlite3-sys", "procfs", "axum", "inventory"] {
+        assert!(
+            !all.contains(banned),
+            "vitals-client depends on {banned} (directly or not)"
+        );
+    }
 }

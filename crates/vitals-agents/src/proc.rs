@@ -1,15 +1,33 @@
-//! Reading process facts for the agents of one snapshot, off the async threads.
+//! Reading process facts for the agents of one snapshot, off the async
+//! threads, each read under a budget.
 //!
 //! The process table and the boot time are read once per snapshot and kept
 //! in the snapshot's scratch space; each agent then costs one read of its
 //! own `stat` and one lookup in the table.
+//!
+//! Every read runs as its own blocking task, and the section waits for them
+//! until a budget derived from its deadline ([`read_deadline`]): a read that
+//! never returns (a process in uninterruptible sleep, a `/proc` entry that
+//! blocks, a source that hangs) nulls the fields that needed it, with the
+//! kind `timeout`, and every other agent keeps its values. The thread of a
+//! hung read cannot be stopped; it is left to finish, and while it runs
+//! that read is not started again ([`InFlight`]), so that blocked threads
+//! never pile up: at most one per pid and one for the table, and at most
+//! [`MAX_HUNG`] in all.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use vitals_core::{Collect, ErrorInfo, FieldFailure};
 use vitals_proc::{ProcError, ProcSource, ProcessInfo, ProcessTable, proc_age_s};
 
 use crate::fields::{self, PROC, PROC_AGE_S, TREE};
+
+/// The most reads of one agents section that may hang at once (their
+/// threads blocked); beyond that no new read is started.
+pub(crate) const MAX_HUNG: usize = 64;
 
 /// A process source's error, with what was being read.
 fn proc_failure(context: &str, error: &ProcError) -> ErrorInfo {
@@ -27,6 +45,121 @@ fn panic_failure(what: &str, error: tokio::task::JoinError) -> ErrorInfo {
         "the task was cancelled".to_owned()
     };
     ErrorInfo::new("panic", format!("{what} panicked: {reason}"))
+}
+
+/// The instant until which the section waits for its reads: four fifths of
+/// the time left before its deadline, so that a hung read leaves the
+/// section the rest to put its answer together.
+pub(crate) fn read_deadline(cx: &Collect) -> Instant {
+    let now = Instant::now();
+    let budget = cx.remaining().saturating_mul(4) / 5;
+    now.checked_add(budget).unwrap_or(now)
+}
+
+/// What a read in flight is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Read {
+    /// The process table and the boot time.
+    View,
+    /// One process.
+    Pid(i64),
+}
+
+/// The reads of one agents section still running, hung ones included: a
+/// read is not started again while the previous one of the same thing runs.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    reads: Mutex<HashMap<Read, std::time::Instant>>,
+}
+
+/// Why a read was not started.
+#[derive(Debug)]
+enum NotStarted {
+    /// The previous read of the same thing is still running, since then.
+    Running(std::time::Instant),
+    /// [`MAX_HUNG`] reads are running.
+    TooMany,
+}
+
+impl NotStarted {
+    fn failure(&self, what: &str) -> ErrorInfo {
+        let message = match self {
+            Self::Running(since) => format!(
+                "{what}: the previous read has not returned after {} s; not started again until it does",
+                since.elapsed().as_secs()
+            ),
+            Self::TooMany => format!(
+                "{what}: {MAX_HUNG} reads of processes have not returned; no new one is started until they do"
+            ),
+        };
+        ErrorInfo::new("timeout", message)
+    }
+}
+
+/// A read marked in flight; unmarked when dropped, that is when the read
+/// really ends (it is moved into the blocking task).
+struct Ticket {
+    in_flight: Arc<InFlight>,
+    read: Read,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.in_flight
+            .reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.read);
+    }
+}
+
+impl InFlight {
+    fn start(self: &Arc<Self>, read: Read) -> Result<Ticket, NotStarted> {
+        let mut reads = self.reads.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(since) = reads.get(&read) {
+            return Err(NotStarted::Running(*since));
+        }
+        if reads.len() >= MAX_HUNG {
+            return Err(NotStarted::TooMany);
+        }
+        reads.insert(read, std::time::Instant::now());
+        Ok(Ticket {
+            in_flight: Arc::clone(self),
+            read,
+        })
+    }
+}
+
+/// A read started as a blocking task, or why it was not.
+type Started<T> = Result<JoinHandle<T>, NotStarted>;
+
+/// Runs `read` as a blocking task marked in flight, unless the previous
+/// one is still running.
+fn spawn_read<T: Send + 'static>(
+    in_flight: &Arc<InFlight>,
+    read: Read,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Started<T> {
+    let ticket = in_flight.start(read)?;
+    Ok(tokio::task::spawn_blocking(move || {
+        let _ticket = ticket;
+        work()
+    }))
+}
+
+/// Waits for a read until `until`: its value, or why there is none.
+async fn wait_read<T>(task: Started<T>, until: Instant, what: &str) -> Result<T, ErrorInfo> {
+    let task = task.map_err(|not| not.failure(what))?;
+    match tokio::time::timeout_at(until, task).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(panic_failure(what, error)),
+        Err(_elapsed) => Err(ErrorInfo::new(
+            "timeout",
+            format!(
+                "{what}: no answer within the section's budget; the read is left to finish and not started again until it does"
+            ),
+        )),
+    }
 }
 
 /// The process fields of one agent; `None` is `null`.
@@ -72,43 +205,49 @@ fn address(source: &Arc<dyn ProcSource>) -> usize {
     Arc::as_ptr(source).cast::<()>() as usize
 }
 
-fn read_view(source: &Arc<dyn ProcSource>) -> ProcView {
-    ProcView {
-        source: address(source),
-        table: source
-            .process_table()
-            .map_err(|e| proc_failure("cannot read the process table", &e)),
-        boot_time: source
-            .boot_time()
-            .map_err(|e| proc_failure("cannot read the boot time", &e)),
-    }
-}
-
-async fn read_view_blocking(source: &Arc<dyn ProcSource>) -> Arc<ProcView> {
+/// Reads the table and the boot time on a blocking task, until `until`.
+async fn read_view_blocking(
+    source: &Arc<dyn ProcSource>,
+    in_flight: &Arc<InFlight>,
+    until: Instant,
+) -> Arc<ProcView> {
     let moved = Arc::clone(source);
-    match tokio::task::spawn_blocking(move || read_view(&moved)).await {
-        Ok(view) => Arc::new(view),
-        Err(error) => {
-            let failure = panic_failure("reading the process table", error);
-            Arc::new(ProcView {
-                source: address(source),
-                table: Err(failure.clone()),
-                boot_time: Err(failure),
-            })
-        }
-    }
+    let task = spawn_read(in_flight, Read::View, move || {
+        (
+            moved
+                .process_table()
+                .map_err(|e| proc_failure("cannot read the process table", &e)),
+            moved
+                .boot_time()
+                .map_err(|e| proc_failure("cannot read the boot time", &e)),
+        )
+    });
+    let (table, boot_time) = match wait_read(task, until, "reading the process table").await {
+        Ok(read) => read,
+        Err(failure) => (Err(failure.clone()), Err(failure)),
+    };
+    Arc::new(ProcView {
+        source: address(source),
+        table,
+        boot_time,
+    })
 }
 
 /// The snapshot's view, read at most once per snapshot (and source).
-async fn view(cx: &Collect, source: &Arc<dyn ProcSource>) -> Arc<ProcView> {
+async fn view(
+    cx: &Collect,
+    source: &Arc<dyn ProcSource>,
+    in_flight: &Arc<InFlight>,
+    until: Instant,
+) -> Arc<ProcView> {
     let memo = cx
         .scratch()
-        .get_or_init(|| async { ProcViewMemo(read_view_blocking(source).await) })
+        .get_or_init(|| async { ProcViewMemo(read_view_blocking(source, in_flight, until).await) })
         .await;
     if memo.0.source == address(source) {
         memo.0
     } else {
-        read_view_blocking(source).await
+        read_view_blocking(source, in_flight, until).await
     }
 }
 
@@ -129,36 +268,56 @@ pub(crate) struct Readings {
     pub(crate) failures: Vec<FieldFailure>,
 }
 
-/// Reads the process fields of every agent.
+/// One process's facts, or why there are none (kind, and what went wrong
+/// without naming the job).
+type ProcRead = Result<ProcessInfo, ErrorInfo>;
+
+/// Reads the process fields of every agent: each distinct pid on its own
+/// blocking task, the table and boot time on another, all at once, waited
+/// for until [`read_deadline`].
 pub(crate) async fn read(
     cx: &Collect,
     source: &Arc<dyn ProcSource>,
+    in_flight: &Arc<InFlight>,
     lookups: Vec<Lookup>,
     clk_tck: Option<u64>,
 ) -> Readings {
-    let count = lookups.len();
+    let until = read_deadline(cx);
+    let mut pids: Vec<i64> = lookups.iter().filter_map(|l| l.pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    // Started before the view is awaited, so that they all run at once.
+    let tasks: Vec<(i64, Started<Result<ProcessInfo, ProcError>>)> = pids
+        .into_iter()
+        .map(|pid| {
+            let moved = Arc::clone(source);
+            (
+                pid,
+                spawn_read(in_flight, Read::Pid(pid), move || moved.process(pid)),
+            )
+        })
+        .collect();
     let live = lookups.iter().any(|l| l.pid.is_some_and(|pid| pid > 0));
     // No agent with a pid that could exist: no walk over /proc at all.
     let view = if live {
-        Some(view(cx, source).await)
+        Some(view(cx, source, in_flight, until).await)
     } else {
         None
     };
-    let now_unix = cx.now().map(|now| now.timestamp());
-    let moved = Arc::clone(source);
-    let task = tokio::task::spawn_blocking(move || {
-        read_agents(&*moved, view.as_deref(), &lookups, now_unix, clk_tck)
-    });
-    match task.await {
-        Ok(readings) => readings,
-        Err(error) => Readings {
-            agents: vec![ProcFields::failed("panic"); count],
-            failures: vec![FieldFailure::new(
-                fields::every_entry(PROC),
-                panic_failure("reading processes", error),
-            )],
-        },
+    let mut reads: HashMap<i64, ProcRead> = HashMap::with_capacity(tasks.len());
+    for (pid, task) in tasks {
+        let read = match wait_read(task, until, "reading the process").await {
+            Ok(Ok(info)) => Ok(info),
+            Ok(Err(error)) => Err(ErrorInfo::new(
+                error.kind(),
+                vitals_core::error_chain(&error),
+            )),
+            Err(failure) => Err(failure),
+        };
+        reads.insert(pid, read);
     }
+    let now_unix = cx.now().map(|now| now.timestamp());
+    read_agents(&reads, view.as_deref(), &lookups, now_unix, clk_tck)
 }
 
 fn who(lookup: &Lookup, pid: i64) -> String {
@@ -184,7 +343,7 @@ fn tree_cpu_ticks(table: &ProcessTable, tree_sum: u64, info: &ProcessInfo) -> u6
 }
 
 fn read_agents(
-    source: &dyn ProcSource,
+    reads: &HashMap<i64, ProcRead>,
     view: Option<&ProcView>,
     lookups: &[Lookup],
     now_unix: Option<i64>,
@@ -205,14 +364,22 @@ fn read_agents(
             readings.agents.push(ProcFields::failed("no_pid"));
             continue;
         };
-        let info = match source.process(pid) {
-            Ok(info) => info,
-            Err(error) => {
+        let info = match reads.get(&pid) {
+            Some(Ok(info)) => info.clone(),
+            Some(Err(failure)) => {
                 readings.failures.push(FieldFailure::new(
                     fields::entry(i, PROC),
-                    proc_failure(&who(lookup, pid), &error),
+                    ErrorInfo::new(
+                        failure.kind.clone(),
+                        format!("{}: {}", who(lookup, pid), failure.message),
+                    ),
                 ));
-                readings.agents.push(ProcFields::failed(error.kind()));
+                readings.agents.push(ProcFields::failed(&failure.kind));
+                continue;
+            }
+            // Every pid of the lookups was read above.
+            None => {
+                readings.agents.push(ProcFields::failed("unavailable"));
                 continue;
             }
         };
@@ -276,4 +443,32 @@ fn read_agents(
             v.boot_time.as_ref().err()
         }));
     readings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_in_flight_is_not_started_twice_and_hung_ones_are_bounded() {
+        let in_flight = Arc::new(InFlight::default());
+        let first = in_flight.start(Read::Pid(7)).ok();
+        assert!(first.is_some());
+        assert!(matches!(
+            in_flight.start(Read::Pid(7)),
+            Err(NotStarted::Running(_))
+        ));
+        drop(first);
+        let tickets: Vec<Ticket> = (0..MAX_HUNG)
+            .map(|i| in_flight.start(Read::Pid(i as i64)).ok().unwrap())
+            .collect();
+        assert!(matches!(
+            in_flight.start(Read::View),
+            Err(NotStarted::TooMany)
+        ));
+        let failure = NotStarted::TooMany.failure("reading the process table");
+        assert_eq!(failure.kind, "timeout");
+        drop(tickets);
+        assert!(in_flight.start(Read::View).is_ok());
+    }
 }

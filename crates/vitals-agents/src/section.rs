@@ -14,7 +14,7 @@ use crate::fields::{
     AGENT, CPU_TICKS, EFFORT, JOB_ID, MODEL, PID, PROC_AGE_S, PROC_STATUS, REPO, RSS_BYTES, RUN_ID,
     RUNTIME_S, START_TICKS, STATE, THREADS, TREE_CPU_TICKS, TREE_PROCS,
 };
-use crate::proc::{self, Lookup, ProcFields};
+use crate::proc::{self, InFlight, Lookup, ProcFields};
 use crate::{AgentSource, KEY, ORDER, RunningAgent};
 
 /// The `agents` section: one entry per running agent, with its process facts.
@@ -32,9 +32,16 @@ use crate::{AgentSource, KEY, ORDER, RunningAgent};
 /// They come from the [`ProcSource`] given with
 /// [`with_proc`](Self::with_proc); without one every process field is
 /// `null` and nothing is recorded. With one, reading is done off the async
-/// threads (`spawn_blocking`): the process table and the boot time once per
-/// snapshot (shared through the snapshot's scratch space, and skipped when
-/// no agent has a positive pid), then one `stat` read per agent.
+/// threads, each read on a blocking task of its own, all at once: the
+/// process table and the boot time once per snapshot (shared through the
+/// snapshot's scratch space, and skipped when no agent has a positive pid),
+/// and one `stat` read per distinct pid. The section waits for them until
+/// four fifths of its remaining time: a read that does not return by then
+/// (a process stuck in the kernel, a `/proc` entry that blocks) nulls what
+/// needed it with the kind `timeout`, and is left to finish on its thread;
+/// until it does, the same read is not started again (the agent is
+/// reported `timeout` at once), so at most one thread per pid, and one for
+/// the table, is ever blocked (and 64 in all).
 /// `tree_cpu_ticks` adds the descendants' ticks from the table to the
 /// agent's own `cpu_ticks` from that later read, so it is never below
 /// `cpu_ticks`.
@@ -50,12 +57,14 @@ use crate::{AgentSource, KEY, ORDER, RunningAgent};
 /// | `agents[i].tree` | `not_in_table` | the process was read but is not in the snapshot's process table (it started after the table was read): `tree_*` are `null` |
 /// | `agents[*].tree` | the table's error kind | the process table could not be read: `tree_*` are `null` for every agent (recorded once) |
 /// | `agents[*].proc_age_s` | the boot time's error kind | the boot time could not be read: `proc_age_s` is `null` for every agent (recorded once) |
-/// | `agents[*].proc` | `panic` | the process source panicked |
+/// | `agents[i].proc` | `panic` | reading the agent's process panicked |
+/// | `agents[i].proc` | `timeout` | reading the agent's process did not finish within the section's budget, or the previous read of it has still not returned (it is not started again until it does) |
+/// | `agents[*].tree`, `agents[*].proc_age_s` | `timeout` | the same for the process table and boot time read |
 ///
 /// `proc_status` says how reading the process went, for a consumer that
 /// must tell a dead or reused pid from a missing sample: `"ok"`, `"no_pid"`,
-/// or the kind in the table above (`"panic"` for every agent when the
-/// process source panicked); `null` without a process source.
+/// or the kind in the table above (`"timeout"` when the read did not
+/// return in time); `null` without a process source.
 ///
 /// A zombie (`state` `"Z"`) is reported as read: it still exists. Messages
 /// name the job id and the pid. `proc_age_s` is also `null`, without a
@@ -88,6 +97,8 @@ pub struct AgentsSection {
     source: Arc<dyn AgentSource>,
     proc: Option<Arc<dyn ProcSource>>,
     clk_tck: Option<u64>,
+    /// Process reads still running (hung ones included), shared by clones.
+    in_flight: Arc<InFlight>,
 }
 
 impl AgentsSection {
@@ -98,6 +109,7 @@ impl AgentsSection {
             source,
             proc: None,
             clk_tck: None,
+            in_flight: Arc::default(),
         }
     }
 
@@ -222,7 +234,7 @@ impl Section for AgentsSection {
                         pid: row.pid,
                     })
                     .collect();
-                let readings = proc::read(cx, source, lookups, self.clk_tck).await;
+                let readings = proc::read(cx, source, &self.in_flight, lookups, self.clk_tck).await;
                 for failure in &readings.failures {
                     cx.record_field_failure(
                         &failure.field,

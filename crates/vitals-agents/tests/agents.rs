@@ -609,6 +609,8 @@ impl ProcSource for Exploding {
     }
 }
 
+/// Each pid is read on its own: a read that panics nulls the process
+/// fields of its agent alone, and says so for that agent.
 #[tokio::test]
 async fn a_panicking_proc_source_nulls_process_fields_and_keeps_the_agents() {
     let (value, meta) = snapshot(vec![agent(1, Some(100)), agent(2, None)], Exploding).await;
@@ -616,14 +618,17 @@ async fn a_panicking_proc_source_nulls_process_fields_and_keeps_the_agents() {
         value,
         json!([
             unread(expected(1, json!(100)), "panic"),
-            unread(expected(2, Value::Null), "panic")
+            unread(expected(2, Value::Null), "no_pid")
         ])
     );
     assert_eq!(meta["status"], "degraded");
-    assert_eq!(failures(&meta), pairs(&[("agents[*].proc", "panic")]));
+    assert_eq!(
+        failures(&meta),
+        pairs(&[("agents[0].proc", "panic"), ("agents[1].proc", "no_pid")])
+    );
     assert_eq!(
         meta["fields"][0]["message"],
-        "reading processes panicked: stat parser exploded"
+        "job 1, pid 100: reading the process panicked: stat parser exploded"
     );
 }
 

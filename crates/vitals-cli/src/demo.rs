@@ -44,8 +44,9 @@ const SHORT_LIFE: Duration = Duration::from_secs(5);
 /// Ctrl-C. Everything it creates is removed when it stops.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The address to listen on (port 0: any free port; the URL is printed on stdout).
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    /// The address to listen on, `IP:PORT` or `HOST:PORT` (port 0: any free
+    /// port; the URL is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = stack::parse_listen)]
     listen: SocketAddr,
 }
 
@@ -135,8 +136,9 @@ pub(crate) async fn run(args: &Args) -> Result<(), CliError> {
         section_timeout: None,
         min_interval: None,
         enabled: true,
+        process_metrics: true,
     };
-    let app = stack::router(stack::assembler(&config)?, None)?;
+    let app = stack::router(stack::assembler(&config)?, None, "vitals demo")?;
     let (listener, addr) = stack::bind(args.listen).await?;
     tracing::info!(%addr, db = %db.display(), "vitals demo: serving http://{addr}/metrics");
     print_banner(addr, &db, &pids).map_err(CliError::Stdout)?;
@@ -159,6 +161,7 @@ fn print_banner(
     writeln!(out, "vitals demo: serving http://{addr}/metrics")?;
     writeln!(out, "  curl -s http://{addr}/metrics | jq .")?;
     writeln!(out, "  curl -s 'http://{addr}/metrics?format=openmetrics'")?;
+    writeln!(out, "  curl -s 'http://{addr}/metrics?format=prometheus'")?;
     writeln!(out, "agents:")?;
     for (spec, (name, pid)) in AGENTS.iter().zip(pids) {
         writeln!(out, "  {name} (pid {pid}) {}", spec.what)?;

@@ -10,6 +10,7 @@ use vitals::sqlite::SqliteError;
 use vitals_refdb::RefDbError;
 
 use crate::bench::BenchError;
+use crate::watch::WatchError;
 
 /// Everything a `vitals` command can fail with. Degraded sections are not
 /// errors: a snapshot always succeeds.
@@ -134,7 +135,8 @@ pub(crate) enum CliError {
     NotADatabase {
         /// The file given with `--db`.
         path: PathBuf,
-        /// The store's error kind (`no_database`, `empty_database`, `not_a_database`).
+        /// The store's error kind (`no_database`, `empty_database`,
+        /// `not_a_database`, `not_a_regular_file`).
         kind: String,
         /// The store's message.
         message: String,
@@ -167,6 +169,10 @@ pub(crate) enum CliError {
     /// `bench` could not measure.
     #[error("cannot benchmark")]
     Bench(#[from] BenchError),
+
+    /// `watch` could not watch (its own exit codes: see `watch::Args`).
+    #[error("cannot watch")]
+    Watch(#[from] WatchError),
 }
 
 impl CliError {
@@ -195,6 +201,7 @@ impl CliError {
             | CliError::SectionsFailed { .. }
             | CliError::NeedsAttention { .. }
             | CliError::Bench(_) => 1,
+            CliError::Watch(error) => error.exit_code(),
         }
     }
 }

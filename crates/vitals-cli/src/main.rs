@@ -1,9 +1,11 @@
 //! `vitals`: the command-line tool of the vitals collector framework.
 //!
 //! Each subcommand lives in its own module (`snapshot`, `gen_db`, `serve`,
-//! `demo`, `doctor`, `bench`); [`stack`] holds what they share (store + `/proc` + assembler +
-//! router, and the HTTP server loop). Adding a command is a new module plus
-//! one [`Command`] variant and its arm in [`run`].
+//! `demo`, `doctor`, `bench`, `watch`); [`stack`] holds what they share (store +
+//! `/proc` + assembler + app, the `--listen` address, the HTTP server), and
+//! [`lifecycle`] the signals and the bounded shutdown of a serving command.
+//! Adding a command is a new module plus one [`Command`] variant and its arm
+//! in [`run`].
 
 mod bench;
 mod child;
@@ -19,6 +21,7 @@ mod server_section;
 mod snapshot;
 mod stack;
 mod token;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -46,7 +49,7 @@ struct Cli {
 enum Command {
     /// Print one snapshot of a database as contract-v1 JSON.
     Snapshot(snapshot::Args),
-    /// Serve GET /metrics (JSON and OpenMetrics) over HTTP.
+    /// Serve GET /metrics (JSON, OpenMetrics, Prometheus text) over HTTP.
     Serve(serve::Args),
     /// Run a live demo: a simulated orchestrator with real agent processes, served at /metrics.
     Demo(demo::Args),
@@ -56,6 +59,8 @@ enum Command {
     Doctor(doctor::Args),
     /// Measure what a snapshot of a database costs: warm, cold and the bare queries.
     Bench(bench::BenchArgs),
+    /// Watch a vitals endpoint live: CPU, verdicts, queue trend, spend rate.
+    Watch(watch::Args),
     /// A demo agent process (used by `vitals demo`).
     #[command(name = "__agent", hide = true)]
     Agent(child::Args),
@@ -70,6 +75,7 @@ impl Command {
             | Command::GenDb(_)
             | Command::Doctor(_)
             | Command::Bench(_)
+            | Command::Watch(_)
             | Command::Agent(_) => "error",
         }
     }
@@ -105,6 +111,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::GenDb(args) => gen_db::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Bench(args) => block_on(async { bench::run(args).await.map_err(CliError::from) }),
+        Command::Watch(args) => block_on(watch::run(&args)),
         Command::Agent(args) => child::run(&args),
     }
 }

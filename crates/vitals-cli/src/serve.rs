@@ -20,14 +20,16 @@ re-read --token-file (the token rotates without a restart).
 
 The snapshot has a `server` section: log lines dropped because stderr could not \
 take them (a broken or full pipe, a full disk; logging never blocks or fails a \
-request) and the connection counters.";
+request) and the connection counters; and a `process` section: this process's \
+own CPU time, memory, file descriptors and threads (the `process_*` metrics).";
 
 /// The default listening address: loopback only, the port Prometheus
 /// exporters conventionally pick for vitals.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
-/// Serve GET /metrics (JSON, or OpenMetrics for Prometheus) over HTTP until
-/// SIGINT or SIGTERM; see [`SIGNALS`].
+/// Serve GET /metrics (JSON, OpenMetrics or the Prometheus text format),
+/// a landing page at / and the probes /-/healthy and /-/ready over HTTP
+/// until SIGINT or SIGTERM; see [`SIGNALS`].
 #[derive(Debug, clap::Args)]
 #[command(after_help = SIGNALS)]
 pub(crate) struct Args {
@@ -36,9 +38,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "PATH")]
     db: PathBuf,
 
-    /// The address to listen on (port 0: any free port; the bound address is
-    /// printed on stdout).
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    /// The address to listen on, `IP:PORT` or `HOST:PORT` (`localhost:9464`;
+    /// port 0: any free port; the bound address is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN, value_parser = stack::parse_listen)]
     listen: SocketAddr,
 
     /// A file holding the bearer token clients must send
@@ -136,15 +138,20 @@ pub(crate) async fn run(args: &Args) -> Result<(), CliError> {
         section_timeout: args.section_timeout_ms.map(Duration::from_millis),
         min_interval: args.min_interval_ms.map(Duration::from_millis),
         enabled: !args.disabled,
+        process_metrics: true,
     };
     let stats = ServeStats::new();
     let assembler =
         stack::assembler_with(&config, vec![Box::new(ServerSection::new(stats.clone()))])?;
     let authenticated = token.is_some();
-    let mut app = stack::router(assembler.clone(), token.clone())?;
+    let mut app = stack::router(assembler.clone(), token.clone(), "vitals serve")?;
     if let Some(path) = &args.disable_file {
+        // Sets the kill switch from the file now, before the first snapshot.
         app = disable_file::layer(app, path.clone(), assembler.kill_switch());
     }
+    // A first snapshot at start, so that /-/ready can answer before the first scrape.
+    let warm_up = assembler.clone();
+    tokio::spawn(async move { warm_up.build().await });
     let (listener, addr) = stack::bind(args.listen).await?;
     let server = Server::new(listener, app, serve_config)
         .map_err(CliError::Endpoint)?

@@ -18,8 +18,9 @@ reported on stderr as `warning:` lines.
 
 Exit status: 0 when every section is ok or degraded (some of its fields are null); \
 1 when any section failed (error, panic, timeout, busy); 2 when --db cannot be read \
-as a database at all (missing, empty, a directory, not SQLite: the error kinds \
-no_database, empty_database, not_a_database).";
+as a database at all (missing, empty, not SQLite, or not a regular file: a directory, \
+a FIFO, or such a file at its -journal, -wal or -shm; the error kinds no_database, \
+empty_database, not_a_database, not_a_regular_file).";
 
 /// Print one contract-v1 snapshot of an orchestrator database as JSON on
 /// stdout. The JSON is printed whatever happens; each degraded or failed
@@ -53,6 +54,7 @@ pub(crate) async fn run(args: &Args) -> Result<(), CliError> {
         section_timeout: args.section_timeout_ms.map(Duration::from_millis),
         min_interval: None,
         enabled: true,
+        process_metrics: false,
     };
     let snapshot = stack::assembler(&config)?.build().await;
     let mut out = std::io::stdout().lock();
@@ -73,8 +75,15 @@ pub(crate) async fn run(args: &Args) -> Result<(), CliError> {
 }
 
 /// The error kinds of the SQLite store that mean the file is not a database
-/// it can read at all.
-const NOT_A_DATABASE: [&str; 3] = ["no_database", "empty_database", "not_a_database"];
+/// it can read at all (`not_a_regular_file`: the path, or its `-journal`,
+/// `-wal` or `-shm`, is a directory, a FIFO, a socket or a device, which the
+/// store refuses before SQLite opens anything).
+const NOT_A_DATABASE: [&str; 4] = [
+    "no_database",
+    "empty_database",
+    "not_a_database",
+    "not_a_regular_file",
+];
 
 /// The exit status as an error: [`CliError::NotADatabase`] (2) when any
 /// section or field failed because the file is not a readable database,
@@ -144,4 +153,57 @@ fn warnings(snapshot: &Snapshot) -> Vec<String> {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vitals::{Assembler, Collect, Fallback, Section, SectionError, SectionValue, async_trait};
+
+    use super::*;
+
+    /// A section whose run outlives any deadline (a read hung for good).
+    #[derive(Debug)]
+    struct Stuck;
+
+    #[async_trait]
+    impl Section for Stuck {
+        fn key(&self) -> &str {
+            "stuck"
+        }
+
+        fn fallback(&self) -> Fallback {
+            Fallback::Null
+        }
+
+        async fn collect(&self, _cx: &Collect) -> Result<SectionValue, SectionError> {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            SectionValue::from_serialize(&0)
+        }
+    }
+
+    /// The hung read of `vitals snapshot` end to end now only degrades its
+    /// agent (`tests/cli.rs`); a section that times out, or is still busy
+    /// with a run that did, exits 1.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_section_that_times_out_or_is_busy_exits_1() {
+        let assembler = Assembler::builder()
+            .section(Stuck)
+            .default_deadline(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let db = std::path::Path::new("unused.db");
+        for status in [SectionStatus::Timeout, SectionStatus::Busy] {
+            let snapshot = assembler.build().await;
+            assert_eq!(snapshot.reports()[0].status, status);
+            match outcome(&snapshot, db) {
+                Err(error @ CliError::SectionsFailed { .. }) => {
+                    assert_eq!(error.exit_code(), 1);
+                    assert!(error.to_string().contains("stuck"), "{error}");
+                }
+                other => panic!("{status:?}: {other:?}"),
+            }
+        }
+    }
 }

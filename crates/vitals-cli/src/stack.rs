@@ -1,14 +1,17 @@
 //! What `snapshot`, `serve` and `demo` share: the SQLite store, the `/proc`
-//! source, the assembler over every built-in section, the `/metrics` router
-//! and the HTTP server (`vitals_http::Server`, run by `lifecycle`).
+//! source, the assembler over every built-in section, the app (`/`,
+//! `/metrics` and the probes), the `--listen` address and the HTTP server
+//! (`vitals_http::Server`, run by `lifecycle`).
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 use vitals::http::{MetricsConfig, ServeConfig, Server, SharedBearerToken};
 use vitals::proc::{LinuxProc, ProcSource};
 use vitals::sqlite::SqliteStore;
@@ -30,6 +33,9 @@ pub(crate) struct StackConfig {
     pub(crate) min_interval: Option<Duration>,
     /// The kill switch's initial position.
     pub(crate) enabled: bool,
+    /// Add the `process` section (the serving process's own `process_*`
+    /// metrics): for `serve` and `demo`, not for a one-shot `snapshot`.
+    pub(crate) process_metrics: bool,
 }
 
 /// The assembler over every built-in section ([`vitals::BUILTIN`]): the
@@ -39,6 +45,8 @@ pub(crate) struct StackConfig {
 ///
 /// There is no worker probe: the CLI runs beside the orchestrator, not in it,
 /// so the queue's `breaker`, `max_concurrency` and `poll_interval` are null.
+/// With `process_metrics`, the `process` section reads the CLI's own process
+/// through the same `LinuxProc`.
 pub(crate) fn assembler(config: &StackConfig) -> Result<Assembler, CliError> {
     assembler_with(config, Vec::new())
 }
@@ -54,6 +62,9 @@ pub(crate) fn assembler_with(
     let mut builder = Assembler::builder()
         .kill_switch(KillSwitch::new(config.enabled))
         .descriptors(vitals::BUILTIN.iter(), &resources);
+    if config.process_metrics {
+        builder = builder.descriptors([&vitals::process::DESCRIPTOR], &resources);
+    }
     if let Some(deadline) = config.section_timeout {
         builder = builder.default_deadline(deadline);
     }
@@ -66,20 +77,62 @@ pub(crate) fn assembler_with(
     builder.build().map_err(CliError::Assemble)
 }
 
-/// The `/metrics` router over `assembler`, with a bearer token when given
-/// (shared: `vitals serve` replaces it on SIGHUP).
+/// The app over `assembler`: `/metrics` (JSON, OpenMetrics, Prometheus text),
+/// the landing page `/` (both behind the bearer token when given, shared:
+/// `vitals serve` replaces it on SIGHUP) and the probes `/-/healthy` and
+/// `/-/ready` (no token).
 pub(crate) fn router(
     assembler: Assembler,
     token: Option<SharedBearerToken>,
+    service_name: &str,
 ) -> Result<Router, CliError> {
-    vitals::http::router_with(assembler, MetricsConfig::new().shared_bearer_token(token))
-        .map_err(CliError::Endpoint)
+    let config = MetricsConfig::new()
+        .shared_bearer_token(token)
+        .service_name(service_name);
+    vitals::http::app_with(assembler, config).map_err(CliError::Endpoint)
+}
+
+/// Parses a `--listen` value: `IP:PORT`, or `HOST:PORT` resolved now
+/// (`localhost:9464`). Of several addresses the first IPv4 one is taken, so
+/// that `localhost` binds `127.0.0.1`, which counts as loopback.
+pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|error| format!("cannot resolve `{text}` (expected HOST:PORT): {error}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))
 }
 
 /// Installs the handlers of the signals a serving command handles (SIGINT,
 /// SIGTERM, SIGHUP); see [`lifecycle`].
 pub(crate) fn shutdown_signal() -> Result<Signals, CliError> {
     Signals::install()
+}
+
+/// A future that resolves on the first SIGINT or SIGTERM, for a command that
+/// serves nothing (`vitals watch`): SIGHUP keeps its default action (a
+/// closed terminal ends the watch).
+///
+/// The handlers are installed when this function returns, so a signal that
+/// arrives before the future is first polled is not lost (and does not kill
+/// the process with the default action).
+pub(crate) fn stop_signal() -> Result<impl Future<Output = &'static str>, CliError> {
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Signals)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Signals)?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    })
 }
 
 /// Binds `addr` (port 0: any free port) and returns the listener and the

@@ -170,8 +170,16 @@ fn snapshot_exits_2_when_the_file_is_not_a_database() {
     std::fs::write(&not_sqlite, "hello, not a database\n").unwrap();
     let empty = dir.path().join("empty.db");
     std::fs::write(&empty, "").unwrap();
+    // A FIFO would block SQLite's open for good: the store refuses it first.
+    let fifo = dir.path().join("fifo.db");
+    nix::unistd::mkfifo(
+        &fifo,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
     for (db, kind) in [
-        (dir.path().to_owned(), "not_a_database"),
+        (dir.path().to_owned(), "not_a_regular_file"),
+        (fifo, "not_a_regular_file"),
         (not_sqlite, "not_a_database"),
         (empty, "empty_database"),
     ] {
@@ -203,8 +211,12 @@ fn snapshot_exits_1_when_a_section_fails() {
     );
 }
 
+/// An agent whose `/proc` read hangs (a FIFO) costs that agent only: its
+/// read has its own budget inside the section's deadline, so the section is
+/// `degraded`, not `timeout`, and the snapshot is printed at once with exit
+/// 0. (A section that does time out exits 1: `snapshot::tests`.)
 #[test]
-fn snapshot_exits_1_when_a_section_times_out() {
+fn snapshot_with_a_hung_agent_read_degrades_that_agent_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let (db, proc_root) = hung_agent(dir.path());
     let (code, body, stderr) = snapshot_status(
@@ -216,9 +228,16 @@ fn snapshot_exits_1_when_a_section_times_out() {
             "300",
         ],
     );
-    assert_eq!(code, Some(1), "{stderr}");
-    assert_eq!(body["collector"]["sections"]["agents"]["status"], "timeout");
+    assert_eq!(code, Some(0), "{stderr}");
+    let agents = &body["collector"]["sections"]["agents"];
+    assert_eq!(agents["status"], "degraded", "{agents}");
+    assert_eq!(agents["fields"][0]["field"], "agents[0].proc", "{agents}");
+    assert_eq!(agents["fields"][0]["kind"], "timeout", "{agents}");
     assert_eq!(body["collector"]["sections"]["stages"]["status"], "ok");
+    assert!(
+        stderr.contains("field agents[0].proc degraded (timeout)"),
+        "{stderr}"
+    );
 }
 
 #[test]

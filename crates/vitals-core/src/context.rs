@@ -26,15 +26,19 @@ pub(crate) struct SnapshotCx {
     pub(crate) now: Option<DateTime<Utc>>,
     pub(crate) scratch: Scratch,
     pub(crate) cancel: CancellationToken,
+    /// Whether an assembler logs what goes wrong as conditions (then a
+    /// degraded field is logged here at debug level only).
+    pub(crate) tracked: bool,
 }
 
 impl SnapshotCx {
-    pub(crate) fn new(now: Option<DateTime<Utc>>) -> Arc<Self> {
+    pub(crate) fn new(now: Option<DateTime<Utc>>, tracked: bool) -> Arc<Self> {
         Arc::new(Self {
             id: NEXT_SNAPSHOT.fetch_add(1, Ordering::Relaxed),
             now,
             scratch: Scratch::default(),
             cancel: CancellationToken::new(),
+            tracked,
         })
     }
 }
@@ -71,7 +75,7 @@ impl Collect {
     /// a fresh snapshot taken at `now`, section name `""`, and the given deadline from now.
     #[must_use]
     pub fn standalone(now: Option<DateTime<Utc>>, deadline: Duration) -> Self {
-        let snapshot = SnapshotCx::new(now);
+        let snapshot = SnapshotCx::new(now, false);
         Self::for_section(&snapshot, "", deadline)
     }
 
@@ -151,10 +155,11 @@ impl Collect {
         &self.snapshot.scratch
     }
 
-    /// The field guard: runs `fut`; on an error or a panic, logs a warning,
-    /// records the failure for the meta section (the section becomes
-    /// `degraded`) and returns `None` (the field is `null`). The other fields
-    /// of the section are unaffected.
+    /// The field guard: runs `fut`; on an error or a panic, logs it (see
+    /// [`record_field_failure`](Self::record_field_failure)), records the
+    /// failure for the meta section (the section becomes `degraded`) and
+    /// returns `None` (the field is `null`). The other fields of the
+    /// section are unaffected.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -197,8 +202,17 @@ impl Collect {
 
     /// Records that `field` fell back, without running anything through the
     /// guard (for fields a section computes synchronously).
+    ///
+    /// Inside an assembler's build the failure is logged at debug level: the
+    /// assembler logs it as a condition (a warning when it appears, not on
+    /// every snapshot; see [`AssemblerBuilder::log_reminder`](crate::AssemblerBuilder::log_reminder)).
+    /// A [`standalone`](Self::standalone) context logs a warning.
     pub fn record_field_failure(&self, field: &str, kind: &str, message: &str) {
-        tracing::warn!(section = %self.section, field, kind, message, "vitals field degraded");
+        if self.snapshot.tracked {
+            tracing::debug!(section = %self.section, field, kind, message, "vitals field degraded");
+        } else {
+            tracing::warn!(section = %self.section, field, kind, message, "vitals field degraded");
+        }
         self.fields
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

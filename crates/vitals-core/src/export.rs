@@ -37,6 +37,10 @@ pub enum MetricKind {
     Gauge,
     /// A monotonically increasing total (its name gets `_total` when encoded).
     Counter,
+    /// Facts about the target carried in labels, with the value 1 (its name
+    /// gets `_info` when encoded): an OpenMetrics `info` family, a gauge in
+    /// the Prometheus text format. The sample values are ignored (always 1).
+    Info,
 }
 
 /// One labelled observation of a family.

@@ -75,8 +75,8 @@ pub mod testing;
 mod value;
 
 pub use assembler::{
-    Assembler, AssemblerBuilder, DEFAULT_DEADLINE, META_KEY, RESERVED_KEYS, SCHEMA_VERSION,
-    SectionReport, SectionStatus, Snapshot,
+    Assembler, AssemblerBuilder, DEFAULT_DEADLINE, DEFAULT_LOG_REMINDER, META_KEY, RESERVED_KEYS,
+    SCHEMA_VERSION, SectionReport, SectionStatus, Snapshot,
 };
 pub use clock::{Clock, FixedClock, SystemClock, format_generated_at};
 pub use context::{Collect, Scratch, panic_message};

@@ -782,15 +782,79 @@ async fn metric_families_include_collector_success_and_duration() {
         names,
         [
             "vitals_enabled",
+            "vitals_build",
+            "vitals_schema_version",
             "vitals_collector_success",
-            "vitals_collector_duration"
+            "vitals_collector_duration",
+            "vitals_collector_status",
+            "vitals_collector_degraded_fields"
         ]
     );
-    let success = &families[1];
+    let family = |name: &str| families.iter().find(|f| f.name == name).unwrap();
+    let success = family("vitals_collector_success");
     let values: Vec<_> = success
         .samples
         .iter()
         .map(|s| (s.labels[0].1.as_str(), s.value))
         .collect();
     assert_eq!(values, [("alpha", 1.0), ("broken", 0.0)]);
+
+    let build = family("vitals_build");
+    assert_eq!(build.kind, vitals_core::export::MetricKind::Info);
+    assert_eq!(
+        build.samples[0].labels,
+        [("version".to_owned(), env!("CARGO_PKG_VERSION").to_owned())]
+    );
+    assert_eq!(family("vitals_schema_version").samples[0].value, 1.0);
+
+    // One sample per (section, status): 1 for the section's status, 0 otherwise.
+    let status: Vec<_> = family("vitals_collector_status")
+        .samples
+        .iter()
+        .filter(|s| s.value == 1.0)
+        .map(|s| (s.labels[0].1.as_str(), s.labels[1].1.as_str()))
+        .collect();
+    assert_eq!(status, [("alpha", "ok"), ("broken", "error")]);
+    assert_eq!(
+        family("vitals_collector_status").samples.len(),
+        2 * SectionStatus::ALL.len()
+    );
+    let degraded: Vec<_> = family("vitals_collector_degraded_fields")
+        .samples
+        .iter()
+        .map(|s| s.value)
+        .collect();
+    assert_eq!(degraded, [0.0, 0.0]);
+}
+
+#[tokio::test]
+async fn the_degraded_field_count_and_status_reach_the_metrics() {
+    let a = builder()
+        .section(Fake::new("partial", Fallback::Null, |cx| async move {
+            let a = cx
+                .field("a", async { Err::<u8, _>(SectionError::msg("io", "x")) })
+                .await;
+            let b = cx.field("b", async { Ok::<_, SectionError>(1) }).await;
+            let c = cx
+                .field("c", async { Err::<u8, _>(SectionError::msg("io", "y")) })
+                .await;
+            Ok(json!([a, b, c]))
+        }))
+        .build()
+        .unwrap();
+    let snap = a.build().await;
+    let families = a.metric_families(&snap);
+    let family = |name: &str| families.iter().find(|f| f.name == name).unwrap();
+    assert_eq!(
+        family("vitals_collector_degraded_fields").samples[0].value,
+        2.0
+    );
+    let on: Vec<_> = family("vitals_collector_status")
+        .samples
+        .iter()
+        .filter(|s| s.value == 1.0)
+        .map(|s| s.labels[1].1.as_str())
+        .collect();
+    assert_eq!(on, ["degraded"]);
+    assert_eq!(family("vitals_collector_success").samples[0].value, 1.0);
 }

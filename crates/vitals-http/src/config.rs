@@ -1,4 +1,5 @@
-//! The router's configuration: path, bearer token, timeout, concurrency limit.
+//! The router's configuration: path, bearer token, timeout, concurrency
+//! limit, and what the landing page shows.
 
 use std::fmt;
 use std::time::Duration;
@@ -48,6 +49,13 @@ pub enum ConfigError {
     /// The cap on open connections of a [`ServeConfig`](crate::ServeConfig) is zero.
     #[error("the connection cap must be at least 1")]
     ZeroMaxConnections,
+    /// The metrics path is one of the other routes of [`app_with`](crate::app_with)
+    /// (`/`, `/-/healthy`, `/-/ready`).
+    #[error("the metrics path `{path}` is taken by another route of the app")]
+    PathConflict {
+        /// The refused path.
+        path: String,
+    },
 }
 
 /// A secret bearer token. Its `Debug` output never shows the token.
@@ -122,7 +130,8 @@ impl fmt::Debug for BearerToken {
     }
 }
 
-/// How [`router_with`](crate::router_with) serves the endpoint.
+/// How [`router_with`](crate::router_with) and [`app_with`](crate::app_with)
+/// serve the endpoint.
 ///
 /// ```
 /// use std::time::Duration;
@@ -132,7 +141,8 @@ impl fmt::Debug for BearerToken {
 ///     .path("/internal/vitals")
 ///     .bearer_token(BearerToken::new("s3cr3t").unwrap())
 ///     .timeout(Duration::from_secs(5))
-///     .concurrency_limit(16);
+///     .concurrency_limit(16)
+///     .service_name("orchestrator");
 /// assert!(format!("{config:?}").contains("<redacted>"));
 /// ```
 #[derive(Debug, Clone)]
@@ -141,6 +151,8 @@ pub struct MetricsConfig {
     pub(crate) token: Option<SharedBearerToken>,
     pub(crate) timeout: Duration,
     pub(crate) concurrency_limit: usize,
+    pub(crate) service_name: String,
+    pub(crate) docs_url: String,
 }
 
 impl Default for MetricsConfig {
@@ -150,6 +162,8 @@ impl Default for MetricsConfig {
             token: None,
             timeout: Self::DEFAULT_TIMEOUT,
             concurrency_limit: Self::DEFAULT_CONCURRENCY_LIMIT,
+            service_name: Self::DEFAULT_SERVICE_NAME.to_owned(),
+            docs_url: Self::DEFAULT_DOCS_URL.to_owned(),
         }
     }
 }
@@ -162,6 +176,11 @@ impl MetricsConfig {
     /// The default number of requests served at once, 64; more wait for a slot
     /// (within the timeout).
     pub const DEFAULT_CONCURRENCY_LIMIT: usize = 64;
+
+    /// The default service name on the landing page, `vitals`.
+    pub const DEFAULT_SERVICE_NAME: &'static str = "vitals";
+    /// The default documentation link on the landing page: the crate's docs.
+    pub const DEFAULT_DOCS_URL: &'static str = "https://docs.rs/vitals-http";
 
     /// The defaults: `/metrics`, no authentication, 10 s, 64 requests at once.
     #[must_use]
@@ -205,6 +224,22 @@ impl MetricsConfig {
     #[must_use]
     pub fn concurrency_limit(mut self, limit: usize) -> Self {
         self.concurrency_limit = limit;
+        self
+    }
+
+    /// The service's name, the title of the landing page of
+    /// [`app_with`](crate::app_with) (default [`DEFAULT_SERVICE_NAME`](Self::DEFAULT_SERVICE_NAME)).
+    #[must_use]
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = name.into();
+        self
+    }
+
+    /// Where the landing page's documentation link points (default
+    /// [`DEFAULT_DOCS_URL`](Self::DEFAULT_DOCS_URL)).
+    #[must_use]
+    pub fn docs_url(mut self, url: impl Into<String>) -> Self {
+        self.docs_url = url.into();
         self
     }
 

@@ -1,16 +1,17 @@
-//! Content negotiation: JSON (the default) or the OpenMetrics text format.
+//! Content negotiation: JSON (the default), OpenMetrics, or the Prometheus text format.
 //!
 //! The rules, in order:
-//! 1. A query parameter `format=openmetrics` or `format=json` (case-insensitive)
-//!    decides; any other value is ignored.
+//! 1. A query parameter `format=json`, `format=openmetrics` or
+//!    `format=prometheus` (percent-decoded, case-insensitive) decides; any
+//!    other value is ignored.
 //! 2. Otherwise the `Accept` header(s) decide, with q-values (RFC 9110 §12.5.1).
-//!    Three representations are offered: `application/json`,
-//!    `application/openmetrics-text` (any `version`) and `text/plain` with
-//!    `version=0.0.4` or no version (the Prometheus text format; answered
-//!    with OpenMetrics, which every Prometheus reads). Each takes the q of the
-//!    most specific range that matches it (`type/subtype` over `type/*` over
-//!    `*/*`; equally specific ranges: the highest q). The representation with
-//!    the highest q wins, then the one matched more specifically, then JSON.
+//!    Three representations are offered, in this order on a tie:
+//!    `application/json`, `application/openmetrics-text` (any `version`) and
+//!    `text/plain` with `version=0.0.4` or no version (the Prometheus text
+//!    format). Each takes the q of the most specific range that matches it
+//!    (`type/subtype` over `type/*` over `*/*`; equally specific ranges: the
+//!    highest q). The representation with the highest q wins, then the one
+//!    matched more specifically, then the earlier one.
 //! 3. JSON when there is no `Accept`, when nothing in it matches, or when every
 //!    match has `q=0` (the endpoint never answers 406).
 
@@ -19,8 +20,10 @@
 pub(crate) enum Format {
     /// The JSON snapshot.
     Json,
-    /// The OpenMetrics text format.
+    /// The OpenMetrics 1.0 text format.
     OpenMetrics,
+    /// The Prometheus text format 0.0.4.
+    Text,
 }
 
 /// Picks the format from the raw query string and the `Accept` header values.
@@ -35,20 +38,41 @@ pub(crate) fn negotiate<'a>(
     from_accept(&ranges)
 }
 
+/// The first `format` parameter of the query with a value we know.
 fn from_query(query: &str) -> Option<Format> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=')?;
-        if key != "format" {
+        if percent_decode(key)? != "format" {
             return None;
         }
-        if value.eq_ignore_ascii_case("openmetrics") {
-            Some(Format::OpenMetrics)
-        } else if value.eq_ignore_ascii_case("json") {
-            Some(Format::Json)
-        } else {
-            None
-        }
+        let value = percent_decode(value)?;
+        [
+            ("json", Format::Json),
+            ("openmetrics", Format::OpenMetrics),
+            ("prometheus", Format::Text),
+        ]
+        .into_iter()
+        .find_map(|(name, format)| value.eq_ignore_ascii_case(name).then_some(format))
     })
+}
+
+/// Decodes `application/x-www-form-urlencoded` text: `%XX` escapes and `+`
+/// for a space. `None` for a malformed escape or bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut bytes = text.bytes();
+    while let Some(byte) = bytes.next() {
+        match byte {
+            b'%' => {
+                let high = char::from(bytes.next()?).to_digit(16)?;
+                let low = char::from(bytes.next()?).to_digit(16)?;
+                out.push(u8::try_from(high * 16 + low).ok()?);
+            }
+            b'+' => out.push(b' '),
+            other => out.push(other),
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// One element of an `Accept` header.
@@ -178,7 +202,7 @@ const OFFERS: [Offer; 3] = [
         kind: "text",
         subtype: "plain",
         versions: Some(&["0.0.4"]),
-        format: Format::OpenMetrics,
+        format: Format::Text,
     },
 ];
 
@@ -252,7 +276,7 @@ mod tests {
         );
     }
 
-    use Format::{Json, OpenMetrics as Om};
+    use Format::{Json, OpenMetrics as Om, Text};
 
     #[test]
     fn accept_headers() {
@@ -265,11 +289,26 @@ mod tests {
         check(None, &[PROMETHEUS_3], Om);
         check(None, &["application/openmetrics-text"], Om);
         check(None, &["Application/OpenMetrics-Text; Version=1.0.0"], Om);
-        check(None, &["text/plain; version=0.0.4"], Om);
-        check(None, &["text/plain;version=0.0.4;q=0.3,*/*;q=0.2"], Om);
-        check(None, &["text/plain"], Om);
+        check(None, &["text/plain; version=0.0.4"], Text);
+        check(None, &["text/plain;version=0.0.4;q=0.3,*/*;q=0.2"], Text);
+        check(None, &["text/plain"], Text);
+        check(None, &["text/plain; charset=utf-8"], Text);
         check(None, &["text/plain; version=1.0.0"], Json);
-        check(None, &["text/*"], Om);
+        check(None, &["text/*"], Text);
+        check(
+            None,
+            &["text/plain;q=0.9, application/openmetrics-text;q=0.5"],
+            Text,
+        );
+        check(
+            None,
+            &["text/plain;q=0.5, application/openmetrics-text;q=0.9"],
+            Om,
+        );
+        check(None, &["text/plain, application/openmetrics-text"], Om);
+        check(None, &["text/plain, application/json"], Json);
+        check(None, &["text/plain;q=0, text/*"], Json);
+        check(None, &["application/json;q=0.1, text/plain;q=0.2"], Text);
         check(None, &["application/*"], Json);
         check(None, &["application/openmetrics-text, */*"], Om);
         check(
@@ -329,6 +368,32 @@ mod tests {
         check(Some("format=xml"), &[], Json);
         check(Some("formats=openmetrics"), &[], Json);
         check(Some(""), &[], Json);
+        check(Some("format=prometheus"), &[PROMETHEUS_2], Text);
+        check(Some("format=Prometheus"), &[], Text);
+        check(Some("format=json"), &["text/plain"], Json);
+        check(Some("format=text"), &["text/plain"], Text);
+        check(Some("format=text"), &[], Json);
+        // Percent-decoded, key and value.
+        check(Some("format=open%6Detrics"), &[], Om);
+        check(Some("%66ormat=prometheus"), &[], Text);
+        check(Some("format=%4A%53%4F%4E"), &[PROMETHEUS_2], Json);
+        check(Some("format=prometheus%20"), &[], Json);
+        check(Some("format=%zz"), &[], Json);
+        check(Some("format=%"), &[PROMETHEUS_2], Om);
+        check(Some("format=%ff"), &[], Json);
+        // The first known value wins.
+        check(Some("format=xml&format=prometheus&format=json"), &[], Text);
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b+c").as_deref(), Some("a b c"));
+        assert_eq!(percent_decode("%C3%A9").as_deref(), Some("é"));
+        assert_eq!(percent_decode("%"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%g0"), None);
+        assert_eq!(percent_decode("%ff"), None);
+        assert_eq!(percent_decode("").as_deref(), Some(""));
     }
 
     #[test]

@@ -1,15 +1,9 @@
 //! Encoding [`MetricFamily`] values in the OpenMetrics text format with `prometheus-client`.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt;
+use prometheus_client::registry::Registry;
+use vitals_core::export::MetricFamily;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::{Registry, Unit};
-use vitals_core::export::{MetricFamily, MetricKind};
+use crate::families::{Dialect, Families};
 
 /// The content type of an OpenMetrics answer.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -17,15 +11,17 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 
 /// Encodes metric families in the OpenMetrics 1.0 text format, ending in `# EOF`.
 ///
-/// The families go through [`prometheus_client`]'s text encoder (a
-/// [`Collector`] over them), which appends the unit to the name and `_total`
-/// to a counter's samples. Before that, every family is checked, and what the
-/// format cannot carry is dropped with a `tracing` warning rather than
-/// breaking the output:
+/// The families go through the `prometheus-client` crate's OpenMetrics text encoder
+/// (a collector over them), which appends the unit to the name, `_total` to a
+/// counter's samples and `_info` to an info family's (`# TYPE … info`).
+/// Before that, every family is checked, and what the format cannot carry is
+/// dropped with a `tracing` warning rather than breaking the output (the same
+/// checks as [`encode_text`](crate::encode_text)):
 ///
 /// * a name that is not `[a-zA-Z_:][a-zA-Z0-9_:]*` (after normalization: a
-///   counter's trailing `_total` and a trailing `_<unit>` are removed, since
-///   the encoder adds them) or a unit that is not `[a-zA-Z0-9_]+`: the family;
+///   counter's trailing `_total`, an info family's trailing `_info` and a
+///   trailing `_<unit>` are removed, since the encoder adds them) or a unit
+///   that is not `[a-zA-Z0-9_]+`: the family;
 /// * a family whose exposed name was already used: merged into the first when
 ///   kind, unit and help agree, skipped otherwise;
 /// * a label name that is not `[a-zA-Z_][a-zA-Z0-9_]*`, starts with `__`, or
@@ -51,9 +47,8 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// ```
 #[must_use]
 pub fn encode_openmetrics(families: impl IntoIterator<Item = MetricFamily>) -> String {
-    let prepared = prepare(families);
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(Families(prepared)));
+    registry.register_collector(Box::new(Families::new(families, Dialect::OpenMetrics)));
     let mut out = String::new();
     if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &registry) {
         // Writing to a String cannot fail, and our collector returns no error
@@ -65,244 +60,10 @@ pub fn encode_openmetrics(families: impl IntoIterator<Item = MetricFamily>) -> S
     out
 }
 
-/// A family ready for the encoder.
-#[derive(Debug)]
-struct Prepared {
-    /// The name without unit or `_total`.
-    name: String,
-    help: String,
-    unit: Option<Unit>,
-    kind: MetricKind,
-    samples: Vec<(Vec<(String, String)>, f64)>,
-}
-
-impl Prepared {
-    /// The name in `# TYPE` lines: base name plus `_<unit>`.
-    fn exposed(&self) -> String {
-        match &self.unit {
-            Some(unit) => format!("{}_{}", self.name, unit.as_str()),
-            None => self.name.clone(),
-        }
-    }
-
-    /// Every sample name this family writes.
-    fn sample_names(&self) -> Vec<String> {
-        let exposed = self.exposed();
-        match self.kind {
-            MetricKind::Counter => vec![
-                format!("{exposed}_total"),
-                format!("{exposed}_created"),
-                exposed,
-            ],
-            _ => vec![exposed],
-        }
-    }
-
-    fn same_shape(&self, other: &Self) -> bool {
-        self.kind == other.kind
-            && self.help == other.help
-            && self.unit.as_ref().map(Unit::as_str) == other.unit.as_ref().map(Unit::as_str)
-    }
-}
-
-/// The [`Collector`] over the checked families.
-#[derive(Debug)]
-struct Families(Vec<Prepared>);
-
-impl Collector for Families {
-    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        for family in &self.0 {
-            let metric_type = match family.kind {
-                MetricKind::Counter => MetricType::Counter,
-                _ => MetricType::Gauge,
-            };
-            let mut metric = encoder.encode_descriptor(
-                &family.name,
-                &family.help,
-                family.unit.as_ref(),
-                metric_type,
-            )?;
-            for (labels, value) in &family.samples {
-                let sample = metric.encode_family(labels)?;
-                match family.kind {
-                    MetricKind::Counter => ConstCounter::new(*value).encode(sample)?,
-                    _ => ConstGauge::new(*value).encode(sample)?,
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn is_metric_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b == b':')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-}
-
-fn is_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    !name.starts_with("__")
-        && bytes
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn is_unit(unit: &str) -> bool {
-    !unit.is_empty() && unit.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn to_unit(unit: &str) -> Unit {
-    match unit {
-        "amperes" => Unit::Amperes,
-        "bytes" => Unit::Bytes,
-        "celsius" => Unit::Celsius,
-        "grams" => Unit::Grams,
-        "joules" => Unit::Joules,
-        "meters" => Unit::Meters,
-        "ratios" => Unit::Ratios,
-        "seconds" => Unit::Seconds,
-        "volts" => Unit::Volts,
-        other => Unit::Other(other.to_owned()),
-    }
-}
-
-/// Escapes help text for a descriptor line (`\\`, `\n`, `\"`); the encoder writes it raw.
-fn escape_help(help: &str) -> String {
-    let mut out = String::with_capacity(help.len());
-    for c in help.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' => out.push_str("\\\""),
-            '\r' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn normalize_name(family: &MetricFamily) -> String {
-    let mut name = family.name.as_str();
-    if family.kind == MetricKind::Counter {
-        name = name.strip_suffix("_total").unwrap_or(name);
-    }
-    if let Some(unit) = &family.unit
-        && let Some(base) = name
-            .strip_suffix(unit.as_str())
-            .and_then(|n| n.strip_suffix('_'))
-    {
-        name = base;
-    }
-    name.to_owned()
-}
-
-fn keep_value(kind: MetricKind, value: f64) -> bool {
-    match kind {
-        MetricKind::Counter => value.is_finite() && value >= 0.0,
-        _ => !value.is_infinite(),
-    }
-}
-
-fn check_family(family: MetricFamily) -> Option<Prepared> {
-    let name = normalize_name(&family);
-    if !is_metric_name(&name) {
-        tracing::warn!(family = %family.name, "vitals openmetrics: invalid metric name; family skipped");
-        return None;
-    }
-    let unit = match family.unit.as_deref() {
-        None => None,
-        Some(unit) if is_unit(unit) => Some(to_unit(unit)),
-        Some(unit) => {
-            tracing::warn!(family = %family.name, unit, "vitals openmetrics: invalid unit; family skipped");
-            return None;
-        }
-    };
-    let kind = family.kind;
-    let mut seen: HashSet<Vec<(String, String)>> = HashSet::new();
-    let mut samples = Vec::with_capacity(family.samples.len());
-    let mut dropped = 0_usize;
-    for sample in family.samples {
-        let mut names = HashSet::new();
-        let labels_ok = sample
-            .labels
-            .iter()
-            .all(|(name, _)| is_label_name(name) && names.insert(name.as_str()));
-        if !labels_ok || !keep_value(kind, sample.value) || !seen.insert(sample.labels.clone()) {
-            dropped += 1;
-            continue;
-        }
-        samples.push((sample.labels, sample.value));
-    }
-    if dropped > 0 {
-        tracing::warn!(
-            family = %family.name,
-            dropped,
-            "vitals openmetrics: samples with invalid labels or values, or repeated label sets, skipped"
-        );
-    }
-    if samples.is_empty() {
-        return None;
-    }
-    Some(Prepared {
-        name,
-        help: escape_help(&family.help),
-        unit,
-        kind,
-        samples,
-    })
-}
-
-fn prepare(families: impl IntoIterator<Item = MetricFamily>) -> Vec<Prepared> {
-    let mut out: Vec<Prepared> = Vec::new();
-    // Sample name -> index in `out` of the family that writes it.
-    let mut owners: HashMap<String, usize> = HashMap::new();
-    for family in families {
-        let original = family.name.clone();
-        let Some(family) = check_family(family) else {
-            continue;
-        };
-        let names = family.sample_names();
-        let clash = names.iter().find_map(|n| owners.get(n).copied());
-        match clash {
-            None => {
-                let index = out.len();
-                for n in names {
-                    owners.insert(n, index);
-                }
-                out.push(family);
-            }
-            Some(index) => {
-                let Some(first) = out.get_mut(index) else {
-                    continue;
-                };
-                if first.exposed() == family.exposed() && first.same_shape(&family) {
-                    let mut merged = 0_usize;
-                    for (labels, value) in family.samples {
-                        if first.samples.iter().all(|(l, _)| *l != labels) {
-                            first.samples.push((labels, value));
-                            merged += 1;
-                        }
-                    }
-                    tracing::debug!(family = %original, merged, "vitals openmetrics: duplicate family merged");
-                } else {
-                    tracing::warn!(
-                        family = %original,
-                        "vitals openmetrics: family name clashes with an earlier family of another shape; skipped"
-                    );
-                }
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vitals_core::export::MetricKind;
 
     fn gauge(name: &str, value: f64) -> MetricFamily {
         let mut f = MetricFamily::new(name, "help", MetricKind::Gauge);
@@ -411,6 +172,21 @@ mod tests {
         assert!(
             text.contains("# UNIT x_usd usd\nx_usd_total{a=\"1\"} 1.0\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn info_families_are_openmetrics_info() {
+        let mut info = MetricFamily::new("build_info", "Build.", MetricKind::Info);
+        info.push([("version", "1.2.3")], 1.0);
+        let mut same = MetricFamily::new("build", "Build.", MetricKind::Info).with_unit("seconds");
+        same.push([("version", "4.5.6")], 9.0);
+        let clash = gauge("build_info", 1.0);
+        let text = encode_openmetrics(vec![info, same, clash]);
+        assert_eq!(
+            text,
+            "# HELP build Build.\n# TYPE build info\n\
+             build_info{version=\"1.2.3\"} 1\nbuild_info{version=\"4.5.6\"} 1\n# EOF\n"
         );
     }
 }

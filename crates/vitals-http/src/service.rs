@@ -1,4 +1,7 @@
-//! The route: handler, authentication, 405, and the layers around them.
+//! The `/metrics` route: handler, authentication, 405, and the layers around
+//! them; and [`build_app`], which adds the landing page and the probes.
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -8,13 +11,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::CompressionLevel;
+use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use vitals_core::Assembler;
 
 use crate::config::MetricsConfig;
 use crate::negotiate::{Format, negotiate};
 use crate::openmetrics::{OPENMETRICS_CONTENT_TYPE, encode_openmetrics};
+use crate::pages;
 use crate::shared_token::SharedBearerToken;
+use crate::text::{TEXT_CONTENT_TYPE, encode_text};
 
 /// The content type of a JSON answer.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
@@ -25,21 +32,54 @@ const ALLOW: &str = "GET, HEAD";
 /// The `WWW-Authenticate` challenge on a 401.
 const CHALLENGE: &str = "Bearer realm=\"vitals\"";
 
-/// Builds the router from a configuration already validated.
-pub(crate) fn build(assembler: Assembler, config: MetricsConfig) -> Router {
+/// The `Vary` header of an answer that depends on negotiation.
+const VARY: &str = "accept, accept-encoding";
+
+/// Builds the `/metrics` router from a configuration already validated.
+pub(crate) fn build(assembler: Assembler, config: &MetricsConfig) -> Router {
+    Router::new().route(&config.path, metrics_route(assembler, config))
+}
+
+/// Builds the `/metrics` route, the landing page and the probes from a
+/// configuration already validated (its path free of the other routes).
+pub(crate) fn build_app(assembler: Assembler, config: &MetricsConfig) -> Router {
+    let landing = pages::landing(config);
+    let landing: MethodRouter = get(move || {
+        let landing = Arc::clone(&landing);
+        async move { pages::html(&landing) }
+    })
+    .fallback(method_not_allowed)
+    .layer(compression());
+    let landing = with_auth(landing, config.token.as_ref());
+    build(assembler.clone(), config)
+        .route("/", landing)
+        .merge(pages::probes(assembler))
+}
+
+/// `GET`/`HEAD` with a snapshot, under the concurrency limit, the bearer
+/// token, the timeout and compression (innermost first).
+fn metrics_route(assembler: Assembler, config: &MetricsConfig) -> MethodRouter {
     let endpoint: MethodRouter = get(metrics)
         .fallback(method_not_allowed)
         .with_state(assembler);
     let limited = endpoint.layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit));
-    let authed = match config.token {
-        Some(token) => limited.layer(middleware::from_fn_with_state(token, authenticate)),
-        None => limited,
-    };
-    let route = authed.layer(TimeoutLayer::with_status_code(
-        StatusCode::SERVICE_UNAVAILABLE,
-        config.timeout,
-    ));
-    Router::new().route(&config.path, route)
+    let timed: MethodRouter = with_auth(limited, config.token.as_ref()).layer(
+        TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, config.timeout),
+    );
+    timed.layer(compression())
+}
+
+/// gzip when `Accept-Encoding` allows it (above 32 bytes), identity otherwise.
+fn compression() -> CompressionLayer {
+    CompressionLayer::new().quality(CompressionLevel::Fastest)
+}
+
+/// `route` behind the bearer token, when one is configured.
+fn with_auth(route: MethodRouter, token: Option<&SharedBearerToken>) -> MethodRouter {
+    match token {
+        Some(token) => route.layer(middleware::from_fn_with_state(token.clone(), authenticate)),
+        None => route,
+    }
 }
 
 async fn metrics(
@@ -59,12 +99,16 @@ async fn metrics(
             OPENMETRICS_CONTENT_TYPE,
             Body::from(encode_openmetrics(assembler.metric_families(&snapshot))),
         ),
+        Format::Text => (
+            TEXT_CONTENT_TYPE,
+            Body::from(encode_text(assembler.metric_families(&snapshot))),
+        ),
     };
     (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::VARY, HeaderValue::from_static("accept")),
+            (header::VARY, HeaderValue::from_static(VARY)),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         body,
@@ -72,7 +116,8 @@ async fn metrics(
         .into_response()
 }
 
-async fn method_not_allowed() -> Response {
+/// `405 Method Not Allowed` with `Allow: GET, HEAD`.
+pub(crate) async fn method_not_allowed() -> Response {
     (
         StatusCode::METHOD_NOT_ALLOWED,
         [(header::ALLOW, HeaderValue::from_static(ALLOW))],

@@ -20,7 +20,7 @@ use vitals_core::{
     Assembler, AssemblerBuilder, Collect, Fallback, KillSwitch, Section, SectionError,
     SectionValue, async_trait,
 };
-use vitals_http::{BearerToken, MetricsConfig, router, router_with};
+use vitals_http::{BearerToken, MetricsConfig, TEXT_CONTENT_TYPE, router, router_with};
 
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 const OM_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -224,6 +224,14 @@ impl Scrape {
         }
     }
 
+    /// A Prometheus text format 0.0.4 exposition.
+    fn parse_text(text: &str) -> Self {
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        Self {
+            inner: prometheus_parse::Scrape::parse(lines).unwrap(),
+        }
+    }
+
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let wanted: HashMap<String, String> = labels
             .iter()
@@ -278,7 +286,7 @@ fn check_openmetrics_lines(text: &str) {
             assert!(metric_name(name), "{line}");
             if kind == "TYPE" {
                 assert!(
-                    ["gauge", "counter"].contains(&parts.next().unwrap()),
+                    ["gauge", "counter", "info"].contains(&parts.next().unwrap()),
                     "{line}"
                 );
             }
@@ -304,7 +312,7 @@ async fn json_by_default() {
     let answer = get_metrics(&app, &[]).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.content_type(), "application/json");
-    assert_eq!(answer.headers[header::VARY], "accept");
+    assert_eq!(answer.headers[header::VARY], "accept, accept-encoding");
     let body = answer.json();
     assert_eq!(body["schema_version"], 1);
     assert_eq!(body["widgets"]["count"], 3);
@@ -427,15 +435,97 @@ async fn openmetrics_for_prometheus_accept_header() {
     check_exposition(&answer);
 }
 
+/// The Prometheus text format 0.0.4: the same samples as OpenMetrics, a
+/// counter's family named with its `_total`, no `# UNIT`, no `# EOF`.
+fn check_text_exposition(answer: &Answer) {
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type(), TEXT_CONTENT_TYPE);
+    assert!(!answer.body.contains("# EOF"), "{}", answer.body);
+    assert!(!answer.body.contains("# UNIT"), "{}", answer.body);
+    let scrape = Scrape::parse_text(&answer.body);
+    assert_eq!(scrape.value("vitals_enabled", &[]), Some(1.0));
+    assert_eq!(scrape.value("test_widgets", &[]), Some(3.0));
+    assert_eq!(
+        scrape.value("test_widget_processed_bytes_total", &[("widget", "alpha")]),
+        Some(1024.0)
+    );
+    assert_eq!(
+        scrape.value("test_widget_temperature_celsius", &[("widget", "alpha")]),
+        Some(21.5)
+    );
+    assert_eq!(
+        scrape.value("test_widget_temperature_celsius", &[("widget", "beta b")]),
+        None
+    );
+    assert_eq!(scrape.value("test_widget_inf", &[("k", "inf")]), None);
+    assert_eq!(
+        scrape.value(
+            "vitals_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    for (section, ok) in [("widgets", 1.0), ("broken", 0.0), ("partial", 1.0)] {
+        assert_eq!(
+            scrape.value("vitals_collector_success", &[("section", section)]),
+            Some(ok),
+            "{section}"
+        );
+    }
+    let types: HashMap<&str, &str> = answer
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    assert_eq!(types["test_widget_processed_bytes_total"], "counter");
+    assert_eq!(types["vitals_build_info"], "gauge");
+    assert_eq!(types["test_widgets"], "gauge");
+    assert_eq!(
+        scrape.inner.docs["test_widget_processed_bytes_total"],
+        "Bytes each widget processed."
+    );
+    // Every sample's family has its HELP and TYPE lines (what promtool asks).
+    for name in scrape.names() {
+        assert!(types.contains_key(name), "{name} has no TYPE line");
+        assert!(
+            scrape.inner.docs.contains_key(name),
+            "{name} has no HELP line"
+        );
+    }
+}
+
 #[tokio::test]
-async fn openmetrics_for_prometheus_text_0_0_4() {
+async fn text_format_for_text_plain() {
     let f = fixture();
     let app = router(f.assembler);
     for accept in [
         "text/plain; version=0.0.4",
         "text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+        "text/plain",
+        "text/plain; version=0.0.4; charset=utf-8",
+        "application/openmetrics-text;q=0.5, text/plain;q=0.8",
+        "text/*",
     ] {
-        check_exposition(&get_metrics(&app, &[("accept", accept)]).await);
+        check_text_exposition(&get_metrics(&app, &[("accept", accept)]).await);
+    }
+    // Prometheus' own Accept header prefers OpenMetrics.
+    check_exposition(&get_metrics(&app, &[("accept", PROMETHEUS_ACCEPT)]).await);
+    for query in [
+        "format=prometheus",
+        "format=PROMETHEUS",
+        "format=promet%68eus",
+    ] {
+        let answer = send(
+            app.clone(),
+            request(
+                Method::GET,
+                &format!("/metrics?{query}"),
+                &[("accept", PROMETHEUS_ACCEPT)],
+            ),
+        )
+        .await;
+        check_text_exposition(&answer);
     }
 }
 

@@ -30,7 +30,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::{PID_MAX_LIMIT, ProcError, ProcSource, ProcessInfo, ProcessTable, validate_pid};
+use crate::{
+    OwnProcess, PID_MAX_LIMIT, ProcError, ProcSource, ProcessInfo, ProcessTable, validate_pid,
+};
 
 /// An in-memory [`ProcSource`]: processes, errors and clocks set by the test.
 ///
@@ -38,6 +40,11 @@ use crate::{PID_MAX_LIMIT, ProcError, ProcSource, ProcessInfo, ProcessTable, val
 /// against [`pid_max`](Self::with_pid_max) first ([`ProcError::InvalidPid`]),
 /// then an error injected with [`with_error`](Self::with_error) is returned,
 /// then the process, else [`ProcError::NoSuchProcess`].
+///
+/// The process that reads (the `own_*` methods) answers
+/// [`ProcError::Unsupported`] until it is set with
+/// [`with_own_process`](Self::with_own_process) and
+/// [`with_own_fds`](Self::with_own_fds).
 #[derive(Debug)]
 pub struct FakeProc {
     state: Mutex<State>,
@@ -53,6 +60,9 @@ struct State {
     processes: BTreeMap<i32, ProcessInfo>,
     errors: BTreeMap<i64, ProcError>,
     table_error: Option<ProcError>,
+    own: Result<OwnProcess, ProcError>,
+    open_fds: Result<u64, ProcError>,
+    max_fds: Result<Option<u64>, ProcError>,
 }
 
 impl FakeProc {
@@ -74,6 +84,9 @@ impl FakeProc {
                 processes: BTreeMap::new(),
                 errors: BTreeMap::new(),
                 table_error: None,
+                own: Err(ProcError::Unsupported),
+                open_fds: Err(ProcError::Unsupported),
+                max_fds: Err(ProcError::Unsupported),
             }),
             process_reads: AtomicUsize::new(0),
             table_reads: AtomicUsize::new(0),
@@ -135,6 +148,52 @@ impl FakeProc {
     pub fn with_table_error(mut self, error: ProcError) -> Self {
         self.state_mut().table_error = Some(error);
         self
+    }
+
+    /// Sets what [`ProcSource::own_process`] answers.
+    #[must_use]
+    pub fn with_own_process(mut self, own: OwnProcess) -> Self {
+        self.state_mut().own = Ok(own);
+        self
+    }
+
+    /// Makes [`ProcSource::own_process`] fail with `error`.
+    #[must_use]
+    pub fn with_own_process_error(mut self, error: ProcError) -> Self {
+        self.state_mut().own = Err(error);
+        self
+    }
+
+    /// Sets what [`ProcSource::own_open_fds`] and [`ProcSource::own_max_fds`]
+    /// answer (`max` `None`: unlimited).
+    #[must_use]
+    pub fn with_own_fds(mut self, open: u64, max: Option<u64>) -> Self {
+        let state = self.state_mut();
+        state.open_fds = Ok(open);
+        state.max_fds = Ok(max);
+        self
+    }
+
+    /// Makes [`ProcSource::own_open_fds`] and [`ProcSource::own_max_fds`]
+    /// fail with `error`.
+    #[must_use]
+    pub fn with_own_fds_error(mut self, error: ProcError) -> Self {
+        let state = self.state_mut();
+        state.open_fds = Err(error.clone());
+        state.max_fds = Err(error);
+        self
+    }
+
+    /// Changes the process that reads while the fake is in use; `false`
+    /// when it was not set.
+    pub fn update_own(&self, change: impl FnOnce(&mut OwnProcess)) -> bool {
+        match &mut self.state().own {
+            Ok(own) => {
+                change(own);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Adds or replaces a process while the fake is in use.
@@ -221,6 +280,18 @@ impl ProcSource for FakeProc {
             .values()
             .map(|info| (info.pid, info.ppid, info.cpu_ticks))
             .collect())
+    }
+
+    fn own_process(&self) -> Result<OwnProcess, ProcError> {
+        self.state().own.clone()
+    }
+
+    fn own_open_fds(&self) -> Result<u64, ProcError> {
+        self.state().open_fds.clone()
+    }
+
+    fn own_max_fds(&self) -> Result<Option<u64>, ProcError> {
+        self.state().max_fds.clone()
     }
 }
 

@@ -55,6 +55,7 @@ mod error;
 pub mod fake;
 #[cfg(target_os = "linux")]
 mod linux;
+mod own;
 #[cfg(any(target_os = "linux", test))]
 mod stat;
 mod table;
@@ -70,6 +71,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use error::ProcError;
+pub use own::{OwnProcess, parse_max_open_files};
 pub use table::{ProcessInfo, ProcessTable, TreeUsage};
 
 /// The largest `pid_max` a 64-bit Linux kernel accepts (`PID_MAX_LIMIT`,
@@ -83,6 +85,11 @@ pub const PID_MAX_LIMIT: i64 = 4_194_304;
 /// is object safe and `Send + Sync`, so a collector can hold an
 /// `Arc<dyn ProcSource>`; it is implemented for `&T`, `Box<T>` and `Arc<T>`
 /// of any source.
+///
+/// The `own_*` methods describe the process that reads (the serving process
+/// itself, for its `process_*` metrics). They have defaults answering
+/// [`ProcError::Unsupported`], so a source written before them still
+/// compiles; [`LinuxProc`] and [`fake::FakeProc`] implement them.
 pub trait ProcSource: Send + Sync + std::fmt::Debug {
     /// Clock ticks per second (`SC_CLK_TCK`); `None` when unknown.
     fn clk_tck(&self) -> Option<u64>;
@@ -121,6 +128,37 @@ pub trait ProcSource: Send + Sync + std::fmt::Debug {
     /// [`ProcError::Io`] when the root cannot be listed,
     /// [`ProcError::Unsupported`] off Linux.
     fn process_table(&self) -> Result<ProcessTable, ProcError>;
+
+    /// The facts of the process that reads them, and its virtual memory size.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcError::Io`] or [`ProcError::Unparsable`] when its `stat` cannot
+    /// be read; [`ProcError::Unsupported`] off Linux and by default.
+    fn own_process(&self) -> Result<OwnProcess, ProcError> {
+        Err(ProcError::Unsupported)
+    }
+
+    /// How many file descriptors the process that reads has open.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcError::Io`] when they cannot be listed; [`ProcError::Unsupported`]
+    /// off Linux and by default.
+    fn own_open_fds(&self) -> Result<u64, ProcError> {
+        Err(ProcError::Unsupported)
+    }
+
+    /// The soft limit on the open file descriptors of the process that reads
+    /// (`RLIMIT_NOFILE`); `None` when unlimited.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcError::Io`] or [`ProcError::Unparsable`] when its limits cannot
+    /// be read; [`ProcError::Unsupported`] off Linux and by default.
+    fn own_max_fds(&self) -> Result<Option<u64>, ProcError> {
+        Err(ProcError::Unsupported)
+    }
 }
 
 macro_rules! forward_proc_source {
@@ -137,6 +175,15 @@ macro_rules! forward_proc_source {
             }
             fn process_table(&self) -> Result<ProcessTable, ProcError> {
                 (**self).process_table()
+            }
+            fn own_process(&self) -> Result<OwnProcess, ProcError> {
+                (**self).own_process()
+            }
+            fn own_open_fds(&self) -> Result<u64, ProcError> {
+                (**self).own_open_fds()
+            }
+            fn own_max_fds(&self) -> Result<Option<u64>, ProcError> {
+                (**self).own_max_fds()
             }
         }
     )*};
@@ -204,6 +251,12 @@ pub fn proc_age_s(now_unix_s: i64, boot_time: i64, start_ticks: u64, clk_tck: u6
 /// [`PID_MAX_LIMIT`] when that file is missing or unreadable). Clock ticks
 /// and the page size are those of the running system.
 ///
+/// For the process that reads ([`own_process`](ProcSource::own_process),
+/// [`own_open_fds`](ProcSource::own_open_fds),
+/// [`own_max_fds`](ProcSource::own_max_fds)) it reads `<root>/self/stat`,
+/// `<root>/self/fd` and `<root>/self/limits`, or under `<root>/<own pid>`
+/// when `<root>/self` does not exist (a fake tree may have either).
+///
 /// On other platforms this type still exists, and every read answers
 /// [`ProcError::Unsupported`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,6 +317,18 @@ impl ProcSource for LinuxProc {
 
     fn process_table(&self) -> Result<ProcessTable, ProcError> {
         imp::process_table(&self.root)
+    }
+
+    fn own_process(&self) -> Result<OwnProcess, ProcError> {
+        imp::own_process(&self.root)
+    }
+
+    fn own_open_fds(&self) -> Result<u64, ProcError> {
+        imp::own_open_fds(&self.root)
+    }
+
+    fn own_max_fds(&self) -> Result<Option<u64>, ProcError> {
+        imp::own_max_fds(&self.root)
     }
 }
 

@@ -1,12 +1,14 @@
 //! Reads from a Linux `/proc` (or a tree laid out like one) through `procfs`.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use procfs::process::{Process, all_processes_with_root};
 
 use crate::stat::{MAX_STAT_BYTES, RawStat, parse_stat};
-use crate::{PID_MAX_LIMIT, ProcError, ProcessInfo, ProcessTable};
+use crate::{
+    OwnProcess, PID_MAX_LIMIT, ProcError, ProcessInfo, ProcessTable, parse_max_open_files,
+};
 
 /// `ESRCH`, "no such process", the same number on every Linux architecture.
 const ESRCH: i32 = 3;
@@ -15,6 +17,9 @@ const ESRCH: i32 = 3;
 /// `btime`; this bound is far above any real machine and keeps a garbage
 /// file from being read without end.
 const MAX_KERNEL_STAT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// `<pid>/limits` is about 1.5 KiB; a larger file is garbage.
+const MAX_LIMITS_BYTES: u64 = 64 * 1024;
 
 /// The raw bytes of a `stat` file, read through a `procfs` process handle.
 struct StatBytes(Vec<u8>);
@@ -140,6 +145,53 @@ fn table_entry(root: &Path, handle: &Process) -> procfs::ProcResult<Option<(i32,
         Err(_) if !root.join(handle.pid().to_string()).exists() => Ok(None),
         Err(reason) => Err(procfs::ProcError::Other(reason)),
     }
+}
+
+/// The directory of the process that reads: `<root>/self`, or
+/// `<root>/<own pid>` when the tree has no `self`.
+fn own_dir(root: &Path) -> PathBuf {
+    let own = root.join("self");
+    if own.exists() {
+        own
+    } else {
+        root.join(std::process::id().to_string())
+    }
+}
+
+/// At most `limit` bytes of the file at `path`.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ProcError> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit).read_to_end(&mut bytes))
+        .map_err(|source| ProcError::io(path, source))?;
+    Ok(bytes)
+}
+
+pub(crate) fn own_process(root: &Path) -> Result<OwnProcess, ProcError> {
+    let path = own_dir(root).join("stat");
+    // One byte over the limit, so that `parse_stat` sees the file is too long.
+    let bytes = read_bounded(&path, MAX_STAT_BYTES + 1)?;
+    let stat = parse_stat(&bytes).map_err(|reason| ProcError::unparsable(&path, reason))?;
+    let info = info_from(&stat).map_err(|reason| ProcError::unparsable(&path, reason))?;
+    Ok(OwnProcess::new(info, stat.vsize))
+}
+
+pub(crate) fn own_open_fds(root: &Path) -> Result<u64, ProcError> {
+    let dir = own_dir(root).join("fd");
+    let entries = std::fs::read_dir(&dir).map_err(|source| ProcError::io(&dir, source))?;
+    let mut count = 0_u64;
+    for entry in entries {
+        entry.map_err(|source| ProcError::io(&dir, source))?;
+        count = count.saturating_add(1);
+    }
+    Ok(count)
+}
+
+pub(crate) fn own_max_fds(root: &Path) -> Result<Option<u64>, ProcError> {
+    let path = own_dir(root).join("limits");
+    let bytes = read_bounded(&path, MAX_LIMITS_BYTES)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ProcError::unparsable(&path, "not text"))?;
+    parse_max_open_files(text).map_err(|reason| ProcError::unparsable(&path, reason))
 }
 
 /// Maps a `procfs` error met while reading `path` (for process `pid`, if

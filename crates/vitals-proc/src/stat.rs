@@ -23,6 +23,7 @@ pub(crate) struct RawStat {
     pub(crate) stime: u64,
     pub(crate) num_threads: i64,
     pub(crate) starttime: u64,
+    pub(crate) vsize: u64,
     pub(crate) rss_pages: u64,
 }
 
@@ -49,6 +50,7 @@ const UTIME: usize = 11;
 const STIME: usize = 12;
 const NUM_THREADS: usize = 17;
 const STARTTIME: usize = 19;
+const VSIZE: usize = 20;
 const RSS: usize = 21;
 
 /// Parses the content of a `stat` file. The error is a human reason.
@@ -105,6 +107,7 @@ pub(crate) fn parse_stat(bytes: &[u8]) -> Result<RawStat, String> {
         stime: field(&fields, STIME, "stime")?,
         num_threads: field(&fields, NUM_THREADS, "num_threads")?,
         starttime: field(&fields, STARTTIME, "starttime")?,
+        vsize: field(&fields, VSIZE, "vsize")?,
         rss_pages: field(&fields, RSS, "rss")?,
     })
 }
@@ -177,6 +180,7 @@ mod tests {
                 stime: 7,
                 num_threads: 3,
                 starttime: 29874,
+                vsize: 3_133_440,
                 rss_pages: 381,
             }
         );

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::{ProcError, ProcessInfo, ProcessTable};
+use crate::{OwnProcess, ProcError, ProcessInfo, ProcessTable};
 
 pub(crate) fn clk_tck() -> Option<u64> {
     None
@@ -27,6 +27,18 @@ pub(crate) fn process_table(_root: &Path) -> Result<ProcessTable, ProcError> {
     Err(ProcError::Unsupported)
 }
 
+pub(crate) fn own_process(_root: &Path) -> Result<OwnProcess, ProcError> {
+    Err(ProcError::Unsupported)
+}
+
+pub(crate) fn own_open_fds(_root: &Path) -> Result<u64, ProcError> {
+    Err(ProcError::Unsupported)
+}
+
+pub(crate) fn own_max_fds(_root: &Path) -> Result<Option<u64>, ProcError> {
+    Err(ProcError::Unsupported)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +53,8 @@ mod tests {
             assert_eq!(process(root, pid).unwrap_err().kind(), "unsupported");
         }
         assert_eq!(process_table(root).unwrap_err().kind(), "unsupported");
+        assert_eq!(own_process(root).unwrap_err().kind(), "unsupported");
+        assert_eq!(own_open_fds(root).unwrap_err().kind(), "unsupported");
+        assert_eq!(own_max_fds(root).unwrap_err().kind(), "unsupported");
     }
 }

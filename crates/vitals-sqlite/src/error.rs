@@ -41,6 +41,38 @@ pub enum SqliteError {
         #[source]
         source: Option<rusqlite::Error>,
     },
+    /// The database path, or the `-journal`, `-wal` or `-shm` next to it,
+    /// is not a regular file: a FIFO, a directory, a socket, a device, or
+    /// (for the three files next to it, which SQLite opens without following
+    /// links) a symbolic link. SQLite would block for ever opening a FIFO,
+    /// or fail without saying which file, so the store checks before SQLite
+    /// opens anything. Kind `not_a_regular_file`.
+    #[error("{} is {what}, not a regular file", path.display())]
+    NotARegularFile {
+        /// The offending file.
+        path: PathBuf,
+        /// What it is instead ("a FIFO", "a directory", ...).
+        what: &'static str,
+    },
+    /// The process runs as root and a `-journal`, `-wal` or `-shm` next to
+    /// the database belongs to another owner than the database file. SQLite
+    /// running as root changes the owner of each of these files it opens to
+    /// the database's (its unix VFS calls `fchown` when `geteuid()` is 0,
+    /// read-only connections included), which could lock the writer out of
+    /// its own files; so the store does not open the database while that is
+    /// so. Run the collector as the database's owner. Kind `owner_mismatch`.
+    #[error(
+        "{} belongs to {}:{} and the database to {}:{}; sqlite running as root would give it to the database's owner, so the store does not open the database",
+        path.display(), owner.0, owner.1, database_owner.0, database_owner.1
+    )]
+    OwnerMismatch {
+        /// The file next to the database.
+        path: PathBuf,
+        /// Its user and group ids.
+        owner: (u32, u32),
+        /// The database file's user and group ids.
+        database_owner: (u32, u32),
+    },
     /// The database is in WAL mode and has a `-wal` file but no `-shm` file.
     /// Reading it would need a WAL recovery that creates the `-shm` file,
     /// which a read-only collector must not do. Usually transient (a writer
@@ -49,6 +81,25 @@ pub enum SqliteError {
     UnrecoveredWal {
         /// The configured path.
         path: PathBuf,
+    },
+    /// A *hot journal* sits next to a rollback-journal database: a writer
+    /// died in the middle of a transaction (killed, or its machine lost
+    /// power) and left a `-journal` holding the pages to put back. Reading
+    /// the database needs that rollback first, and the store, being
+    /// read-only, will not do it (SQLite answers `SQLITE_READONLY_ROLLBACK`,
+    /// "attempt to write a readonly database"). The next read-write open of
+    /// the database (the orchestrator's, on restart) rolls it back; until
+    /// then every read fails with this. Kind `hot_journal`.
+    #[error(
+        "{} is a hot journal (a writer died mid-transaction); a read-only collector does not roll it back, the next read-write open of the database does",
+        journal.display()
+    )]
+    HotJournal {
+        /// The `-journal` file.
+        journal: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
     },
     /// A table the query reads does not exist. Kind `missing_table`.
     #[error("no such table: {table}")]
@@ -120,6 +171,29 @@ pub enum SqliteError {
     /// store is shutting down). Kind `store_closed`.
     #[error("the sqlite store is closed")]
     StoreClosed,
+    /// The store's worker thread is stuck in a call that no interruption
+    /// reaches (SQLite blocked opening a FIFO that appeared next to the
+    /// database after the store's checks, a hung file system): it has run
+    /// one request well past that request's deadline. This request was not
+    /// run. The stuck worker is abandoned and a fresh one (a new thread and
+    /// connection) takes the next requests, unless too many abandoned ones
+    /// are still blocked. Kind `busy`.
+    #[error(
+        "the sqlite worker is stuck in a blocking call since {} ({:.1} s past the deadline of the request it runs); {}",
+        since.format("%Y-%m-%dT%H:%M:%SZ"),
+        late.as_secs_f64(),
+        stuck_outcome(*replaced, *abandoned)
+    )]
+    WorkerStuck {
+        /// When the stuck worker started the request it is blocked in.
+        since: chrono::DateTime<chrono::Utc>,
+        /// How far past that request's deadline it was.
+        late: std::time::Duration,
+        /// How many abandoned workers are still blocked.
+        abandoned: usize,
+        /// Whether a fresh worker now takes the requests.
+        replaced: bool,
+    },
     /// The worker dropped the request without an answer (a bug: it
     /// panicked while answering; the worker itself survives). Kind `no_reply`.
     #[error("the sqlite worker dropped the request without an answer")]
@@ -142,10 +216,15 @@ impl SourceError for SqliteError {
             Self::NoDatabase { .. } => "no_database",
             Self::EmptyDatabase { .. } => "empty_database",
             Self::NotADatabase { .. } => "not_a_database",
+            Self::NotARegularFile { .. } => "not_a_regular_file",
+            Self::OwnerMismatch { .. } => "owner_mismatch",
             Self::UnrecoveredWal { .. } => "unrecovered_wal",
+            Self::HotJournal { .. } => "hot_journal",
             Self::MissingTable { .. } => "missing_table",
             Self::MissingColumn { .. } => "missing_column",
-            Self::Busy { .. } => "busy",
+            // A database lock held past the busy timeout, or a worker stuck
+            // in a blocking call: either way the store is busy elsewhere.
+            Self::Busy { .. } | Self::WorkerStuck { .. } => "busy",
             Self::Interrupted { .. } => "interrupted",
             Self::BadValue { .. } => "bad_value",
             Self::Overflow { .. } => "overflow",
@@ -159,11 +238,34 @@ impl SourceError for SqliteError {
     }
 }
 
+/// The end of [`SqliteError::WorkerStuck`]'s message: what happens next.
+fn stuck_outcome(replaced: bool, abandoned: usize) -> String {
+    if replaced {
+        format!(
+            "a fresh worker takes the next requests ({abandoned} stuck worker(s) abandoned, still blocked)"
+        )
+    } else {
+        format!(
+            "{abandoned} abandoned stuck worker(s) are still blocked, so no fresh one is started until one returns"
+        )
+    }
+}
+
 impl SqliteError {
     /// Classifies an error of SQLite by its code and message. `path` is the
     /// database path, for the variants that name it.
     pub(crate) fn from_sqlite(error: rusqlite::Error, path: &std::path::Path) -> Self {
         let (code, message) = match &error {
+            rusqlite::Error::SqliteFailure(e, _)
+                if e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK =>
+            {
+                let mut journal = path.as_os_str().to_owned();
+                journal.push("-journal");
+                return Self::HotJournal {
+                    journal: PathBuf::from(journal),
+                    source: error,
+                };
+            }
             rusqlite::Error::SqliteFailure(e, msg) => {
                 (Some(e.code), msg.clone().unwrap_or_default())
             }

@@ -83,6 +83,17 @@
 //!     that creates the `-shm`, so it is refused with `unrecovered_wal`
 //!     (this is usually a writer caught opening the database; the next
 //!     snapshot reads it).
+//! * **Running as root.** SQLite's unix VFS, when `geteuid()` is 0, `fchown`s
+//!   every `-wal`, `-shm` and rollback `-journal` it opens to the database
+//!   file's owner (`robustFchown`, so that root leaves no file the owner
+//!   cannot open), through read-only connections too; no open flag or URI
+//!   parameter turns it off (`readonly_shm=1` does not), only replacing the
+//!   VFS's `fchown` for the whole process. So, as root, the store refuses a
+//!   database whose `-journal`, `-wal` or `-shm` belongs to another owner
+//!   (`owner_mismatch`) rather than let SQLite give them away. When they
+//!   already belong to the database's owner, the `fchown` changes nothing
+//!   but their change time (`ctime`): the one metadata write of a collector
+//!   run as root. Run it as the database's owner to avoid even that.
 //! * A zero-length file is refused (`empty_database`) without opening it:
 //!   SQLite would read it as an empty database and may delete a `-wal`
 //!   next to it.
@@ -136,18 +147,30 @@
 //! stops whatever runs at that moment). A request cancelled before it starts
 //! is not run at all.
 //!
+//! A worker still running a request a second past that request's deadline
+//! is stuck in a call no interruption reaches (SQLite blocked opening a
+//! FIFO raced next to the database, a hung file system). The next request
+//! starts a fresh worker (a new thread, connection and aggregates) instead
+//! of queueing behind it; a request that was queued behind it answers
+//! `busy`, saying since when it is stuck. At most two abandoned workers may
+//! stay blocked; beyond that requests answer `busy` at once with the
+//! reason, until one returns. [`StoreStats::workers_replaced`] counts them.
+//!
 //! # Bad input
 //!
 //! | input | result |
 //! |---|---|
 //! | no file | every method: `no_database`; the store opens it when it appears |
+//! | a FIFO, directory, socket or device at the path; one of those or a symbolic link at its `-journal`, `-wal` or `-shm` | every method: `not_a_regular_file`, naming the file, before SQLite opens anything (SQLite would block for ever opening a FIFO); the next snapshot after it is gone reads again |
 //! | zero-length file | every method: `empty_database` |
+//! | running as root, a `-journal`, `-wal` or `-shm` of another owner than the database | every method: `owner_mismatch`, naming the file and both owners; nothing is opened (SQLite would `fchown` it to the database's owner) |
 //! | not SQLite | every method: `not_a_database` |
+//! | hot journal (a writer killed mid-transaction left a `-journal`) | every method: `hot_journal`, naming the `-journal`; nothing is rolled back (read-only); the orchestrator's next read-write open rolls it back and the store reads again |
 //! | missing table | the methods reading it: `missing_table` (no `agent_runs`: agents answer with null `run_id`, degraded) |
 //! | missing column | required (keys, `status`, `stage`, aggregate inputs): that method fails with `missing_column`; other columns: the field is null and reported |
 //! | wrong type (`pid` `'abc'`) | the field is null, reported as `bad_value` |
 //! | `attempts` not an integer | skipped by the retry statistics, reported |
-//! | NULL where the schema says NOT NULL | the field is null, reported; a NULL status is not counted, reported |
+//! | NULL where the schema says NOT NULL | the field is null, reported; jobs with a NULL status are counted under the key `"null"` of `queue.counts` (as the seed's `json.dumps` writes a `None` key) and reported |
 //! | integer column holding a REAL beyond `i64` | the field is null, reported as `overflow` |
 //! | `cost_usd` of `1e30` | a number like any other; infinity: null (`overflow`) |
 //! | token sums beyond `i64` | `totals` fails with `overflow` (`aggregate: null`) |
@@ -223,7 +246,7 @@
 //! | `aggregate` | the `Aggregates` seam, and `FullScan` |
 //! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
 //! | `incremental/` | the incremental `Aggregates`: `refusal.rs`, `marks.rs`, `jobs.rs`, `runs.rs`, `table.rs`, `recount.rs`, and `mod.rs` (the design note and the control flow) |
-//! | `client` | the async side of the worker: a request tagged with its snapshot, waited for, cancelled; what a store keeps in a snapshot's scratch |
+//! | `client` | the async side of the worker: a request tagged with its snapshot, waited for, cancelled; what a store keeps in a snapshot's scratch; a stuck worker replaced |
 //! | `bench`, `doctor` | one private read each, through a `Database` of their own |
 //! | the crate root | [`SqliteStore`], its builder, and the four source traits |
 //!
@@ -361,32 +384,32 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn build(self) -> SqliteStore {
         let stats = Arc::new(Stats::default());
-        let aggregates: Box<dyn Aggregates> = if self.incremental {
-            Box::new(Incremental::new(
-                self.path.clone(),
-                self.options.clone(),
-                Arc::clone(&stats),
-            ))
-        } else {
-            Box::new(FullScan)
-        };
-        let worker = Worker::new(
-            self.path.clone(),
-            &self.options,
-            Arc::clone(&stats),
-            aggregates,
-        );
-        let sender = match worker.spawn("vitals-sqlite") {
-            Ok(sender) => Some(sender),
-            Err(error) => {
-                tracing::error!(%error, "vitals-sqlite: cannot start the worker thread");
-                None
-            }
-        };
+        // A fresh worker (thread, connection, aggregates) each time: the
+        // first one, and one for each worker found stuck.
+        let (path, options, incremental) = (self.path.clone(), self.options, self.incremental);
+        let worker_stats = Arc::clone(&stats);
+        let spawn: client::Spawner = Box::new(move || {
+            let aggregates: Box<dyn Aggregates> = if incremental {
+                Box::new(Incremental::new(
+                    path.clone(),
+                    options.clone(),
+                    Arc::clone(&worker_stats),
+                ))
+            } else {
+                Box::new(FullScan)
+            };
+            Worker::new(
+                path.clone(),
+                &options,
+                Arc::clone(&worker_stats),
+                aggregates,
+            )
+            .spawn("vitals-sqlite")
+        });
         SqliteStore {
             inner: Arc::new(Inner {
                 path: self.path,
-                client: WorkerClient::new(sender, stats),
+                client: WorkerClient::new(spawn, stats),
             }),
         }
     }

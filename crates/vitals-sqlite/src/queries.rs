@@ -156,8 +156,10 @@ pub(crate) fn active_tasks(
 
 /// `SELECT status, COUNT(*) FROM jobs GROUP BY status` (through `idx_jobs_status`).
 ///
-/// A NULL status is not counted (and reported); a non-text status is counted
-/// under its text form; statuses that decode to the same text are merged.
+/// A NULL status is counted under the key `"null"` (as the seed's
+/// `json.dumps(dict(rows))` writes a `None` key) and reported; a non-text
+/// status is counted under its text form; statuses that decode to the same
+/// text are merged.
 pub(crate) fn status_counts(
     conn: &Connection,
     path: &Path,
@@ -225,6 +227,9 @@ impl Owned {
     }
 }
 
+/// The key under which jobs with a NULL status are counted.
+const NULL_STATUS: &str = "null";
+
 /// Decodes `(status, count)` groups into the answer of
 /// [`status_counts`], with the same issues: shared by the full query and the
 /// incremental aggregates, so that both report a bad status identically.
@@ -239,19 +244,21 @@ pub(crate) fn fold_statuses<'a>(
             column: "jobs.status",
             row: &key,
         };
-        if let ValueRef::Null = status {
+        let name = if let ValueRef::Null = status {
             issues.note_many(
                 "jobs.status",
                 "bad_value",
                 u64::try_from(count).unwrap_or(0),
                 format!(
-                    "{count} jobs have a null status (not null in the schema) and are not counted"
+                    "{count} jobs have a null status (not null in the schema); counted under \"{NULL_STATUS}\""
                 ),
             );
-            continue;
-        }
-        let Some(name) = decode::text(status, at, true, &mut issues) else {
-            continue;
+            NULL_STATUS.to_owned()
+        } else {
+            let Some(name) = decode::text(status, at, true, &mut issues) else {
+                continue;
+            };
+            name
         };
         match out.iter_mut().find(|(s, _)| *s == name) {
             Some((_, n)) => *n = n.saturating_add(count),

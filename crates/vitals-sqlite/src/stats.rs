@@ -29,6 +29,8 @@ pub(crate) struct Stats {
     pub(crate) reused_mark_answers: AtomicU64,
     /// Requests that ended with the kind `interrupted`.
     pub(crate) interrupted: AtomicU64,
+    /// Workers abandoned while stuck in a blocking call, each replaced by a fresh one.
+    pub(crate) workers_replaced: AtomicU64,
 }
 
 impl Stats {
@@ -50,6 +52,7 @@ impl Stats {
             fallbacks: get(&self.fallbacks),
             reused_mark_answers: get(&self.reused_mark_answers),
             interrupted: get(&self.interrupted),
+            workers_replaced: get(&self.workers_replaced),
         }
     }
 }
@@ -110,4 +113,9 @@ pub struct StoreStats {
     /// future was dropped before the answer came. The store then stops the
     /// request's statement, or never starts it.
     pub interrupted: u64,
+    /// How many times the store's worker was found stuck in a blocking call
+    /// (a request running well past its deadline, out of reach of any
+    /// interruption, such as SQLite opening a FIFO) and replaced by a fresh
+    /// worker with a connection of its own.
+    pub workers_replaced: u64,
 }

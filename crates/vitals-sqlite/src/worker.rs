@@ -5,14 +5,20 @@
 //! transactions) and the history-wide aggregates through the
 //! [`Aggregates`] seam only: the store's builder chooses the implementation
 //! and hands it over.
+//!
+//! A worker publishes what it runs in its [`Health`]: the request in
+//! progress (since when, and until when its caller waits), and whether the
+//! thread still serves. The client reads it to tell a worker stuck in a
+//! call that no interruption reaches (SQLite blocked opening a FIFO raced
+//! next to the database, a hung file system) from a busy one.
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use rusqlite::Connection;
 
@@ -29,6 +35,67 @@ pub(crate) struct Request {
     pub(crate) snapshot: u64,
     /// Set when the caller gives up (deadline, cancellation, dropped future).
     pub(crate) cancel: Arc<AtomicBool>,
+    /// Set by the worker when it starts the request.
+    pub(crate) started: Arc<AtomicBool>,
+    /// Until when the caller waits for the answer.
+    pub(crate) deadline: Instant,
+}
+
+/// The request a worker is running.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Running {
+    /// When it started (for messages).
+    pub(crate) since: SystemTime,
+    /// Until when its caller waited.
+    pub(crate) deadline: Instant,
+}
+
+/// What a worker shows of itself to its client.
+#[derive(Debug)]
+pub(crate) struct Health {
+    running: Mutex<Option<Running>>,
+    alive: AtomicBool,
+}
+
+impl Health {
+    fn new() -> Self {
+        Health {
+            running: Mutex::new(None),
+            alive: AtomicBool::new(true),
+        }
+    }
+
+    /// The request in progress, if any.
+    pub(crate) fn running(&self) -> Option<Running> {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the worker's thread still serves its channel.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+
+    fn set_running(&self, running: Option<Running>) {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) = running;
+    }
+}
+
+/// Marks a worker's [`Health`] dead when its thread ends, however it ends.
+struct AliveGuard(Arc<Health>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::Release);
+    }
+}
+
+/// Clears the request in progress when it ends, even by a panic.
+struct RunningGuard<'a>(&'a Health);
+
+impl Drop for RunningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set_running(None);
+    }
 }
 
 /// A unit of work, run on the worker thread.
@@ -61,6 +128,7 @@ pub(crate) struct Worker {
     /// The snapshot the current read transaction belongs to.
     snapshot: Option<u64>,
     aggregates: Box<dyn Aggregates>,
+    health: Arc<Health>,
 }
 
 impl Worker {
@@ -77,19 +145,23 @@ impl Worker {
             idle_release: options.idle_release,
             snapshot: None,
             aggregates,
+            health: Arc::new(Health::new()),
         }
     }
 
-    /// Runs this worker on its own thread, serving the returned channel.
-    pub(crate) fn spawn(self, name: &str) -> io::Result<Sender<Msg>> {
+    /// Runs this worker on its own thread, serving the returned channel;
+    /// its [`Health`] is returned with it.
+    pub(crate) fn spawn(self, name: &str) -> io::Result<(Sender<Msg>, Arc<Health>)> {
         let (tx, rx) = std::sync::mpsc::channel();
+        let health = Arc::clone(&self.health);
         std::thread::Builder::new()
             .name(name.to_owned())
             .spawn(move || self.serve(&rx))?;
-        Ok(tx)
+        Ok((tx, health))
     }
 
     fn serve(mut self, rx: &Receiver<Msg>) {
+        let _alive = AliveGuard(Arc::clone(&self.health));
         loop {
             let msg = if self.snapshot.is_some() {
                 match rx.recv_timeout(self.idle_release) {
@@ -138,6 +210,13 @@ impl Worker {
         if request.cancel.load(Ordering::Acquire) {
             return Err(SqliteError::Interrupted { source: None });
         }
+        request.started.store(true, Ordering::Release);
+        let health = Arc::clone(&self.health);
+        health.set_running(Some(Running {
+            since: SystemTime::now(),
+            deadline: request.deadline,
+        }));
+        let _running = RunningGuard(&health);
         self.database.install(Some(Arc::clone(&request.cancel)));
         let out = self.run_installed(request.snapshot, work);
         self.database.install(None);

@@ -1,5 +1,8 @@
 //! Helpers shared by the CLI tests: running the real binary, bounded waits,
-//! a tiny HTTP/1.1 client and a fake `/proc` tree.
+//! a tiny HTTP/1.1 client and a fake `/proc` tree; `prometheus` holds
+//! promtool and a real Prometheus server.
+
+pub(crate) mod prometheus;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -219,12 +222,51 @@ pub(crate) fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> Respons
 }
 
 /// [`get`], with an error instead of a panic when the exchange fails (a
-/// refused or closed connection, no complete answer within 20 s).
+/// refused or closed connection, no complete answer within 20 s, a body
+/// that is not UTF-8).
 pub(crate) fn try_get(
     addr: &str,
     target: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Response> {
+    let raw = try_get_bytes(addr, target, headers)?;
+    let body = String::from_utf8(raw.body)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "body not UTF-8"))?;
+    Ok(Response {
+        status: raw.status,
+        headers: raw.headers,
+        body,
+    })
+}
+
+/// An HTTP answer whose body is kept as bytes (a gzip body, say).
+#[derive(Debug)]
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// [`get`], with the body as bytes.
+pub(crate) fn get_bytes(addr: &str, target: &str, headers: &[(&str, &str)]) -> RawResponse {
+    try_get_bytes(addr, target, headers).unwrap_or_else(|e| panic!("GET {target} on {addr}: {e}"))
+}
+
+/// [`get_bytes`], with an error instead of a panic when the exchange fails.
+pub(crate) fn try_get_bytes(
+    addr: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<RawResponse> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
@@ -259,10 +301,10 @@ pub(crate) fn try_get(
     if chunked {
         body = dechunk(&body);
     }
-    Ok(Response {
+    Ok(RawResponse {
         status,
         headers,
-        body: String::from_utf8(body).map_err(|_| bad("body not UTF-8"))?,
+        body,
     })
 }
 
@@ -370,6 +412,24 @@ pub(crate) fn hung_agent(dir: &Path) -> (PathBuf, PathBuf) {
     fs::remove_file(&stat).unwrap();
     nix::unistd::mkfifo(
         &stat,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    (db, proc_root)
+}
+
+/// [`hung_agent`], and the serving process's own `stat` under the fake
+/// `/proc` (`self/stat`, which the `process` section of `vitals serve`
+/// reads) a FIFO nobody writes too. The agent's hung read costs that agent
+/// only (its own budget); the `process` section's hung read keeps the
+/// section's run in flight past its deadline (`timeout`, then `busy`), the
+/// blocking work a serving process must abandon at shutdown.
+pub(crate) fn hung_reads(dir: &Path) -> (PathBuf, PathBuf) {
+    let (db, proc_root) = hung_agent(dir);
+    let own = proc_root.join("self");
+    fs::create_dir_all(&own).unwrap();
+    nix::unistd::mkfifo(
+        &own.join("stat"),
         nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
     )
     .unwrap();

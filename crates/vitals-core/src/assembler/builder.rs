@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::assembler::conditions::DEFAULT_LOG_REMINDER;
 use crate::assembler::run::{Inner, Slot};
 use crate::assembler::snapshot::RESERVED_KEYS;
 use crate::assembler::{Assembler, DEFAULT_DEADLINE};
@@ -24,6 +25,7 @@ pub struct AssemblerBuilder {
     kill: KillSwitch,
     default_deadline: Duration,
     min_interval: Duration,
+    log_reminder: Duration,
 }
 
 impl fmt::Debug for AssemblerBuilder {
@@ -41,6 +43,7 @@ impl fmt::Debug for AssemblerBuilder {
             .field("clk_tck", &self.clk_tck.as_ref().map(|_| "set"))
             .field("default_deadline", &self.default_deadline)
             .field("min_interval", &self.min_interval)
+            .field("log_reminder", &self.log_reminder)
             .finish_non_exhaustive()
     }
 }
@@ -54,6 +57,7 @@ impl Default for AssemblerBuilder {
             kill: KillSwitch::default(),
             default_deadline: DEFAULT_DEADLINE,
             min_interval: Duration::ZERO,
+            log_reminder: DEFAULT_LOG_REMINDER,
         }
     }
 }
@@ -145,6 +149,23 @@ impl AssemblerBuilder {
         self
     }
 
+    /// How often a condition that lasts (a section that keeps failing, a
+    /// field that keeps degrading) is logged again (default
+    /// [`DEFAULT_LOG_REMINDER`], ten minutes).
+    ///
+    /// A condition (a section, one of its fields or the section as a whole,
+    /// and the kind of failure) is logged at warning level when it appears
+    /// and at info level when it clears; while it lasts, a warning at most
+    /// once per `interval` gives the number of occurrences since the last
+    /// line. Every occurrence is in the snapshot's `collector` section and
+    /// logged at debug level. `Duration::ZERO` logs a reminder on every
+    /// build; `Duration::MAX` never.
+    #[must_use]
+    pub fn log_reminder(mut self, interval: Duration) -> Self {
+        self.log_reminder = interval;
+        self
+    }
+
     /// Validates the section set and builds the assembler.
     ///
     /// # Errors
@@ -175,6 +196,7 @@ impl AssemblerBuilder {
                 self.kill,
                 self.default_deadline,
                 self.min_interval,
+                self.log_reminder,
             )),
         })
     }

@@ -5,6 +5,8 @@
 //!   deadlines, panics);
 //! * `snapshot.rs`: [`Snapshot`], [`SectionReport`] and the ordered envelope writer;
 //! * `metrics.rs`: the collector's own metric families;
+//! * `conditions.rs`: what builds find wrong, logged when it appears and
+//!   when it clears instead of on every scrape;
 //! * this file: [`Assembler`], the handle, and the coalescing of concurrent builds.
 
 use std::fmt;
@@ -18,11 +20,13 @@ use crate::context::panic_message;
 use crate::kill_switch::KillSwitch;
 
 mod builder;
+mod conditions;
 mod metrics;
 mod run;
 mod snapshot;
 
 pub use builder::AssemblerBuilder;
+pub use conditions::DEFAULT_LOG_REMINDER;
 pub use snapshot::{
     META_KEY, RESERVED_KEYS, SCHEMA_VERSION, SectionReport, SectionStatus, Snapshot,
 };
@@ -39,8 +43,14 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(2);
 ///
 /// * Every section runs concurrently as its own task, under its own deadline.
 ///   An error, a panic or a missed deadline becomes the section's fallback
-///   value, a `tracing` warning naming the section, and a status in the meta
-///   section (`collector`).
+///   value and a status in the meta section (`collector`).
+/// * What a build finds wrong (a section's failure, a degraded field) is
+///   logged as a *condition*: a `tracing` warning naming the section (and
+///   field) when it appears, an info line when it clears, and in between a
+///   reminder at most every [`log_reminder`](AssemblerBuilder::log_reminder)
+///   interval with the number of occurrences since the last line; every
+///   occurrence is logged at debug level. Eight dead agent pids make eight
+///   warnings, not eight per scrape.
 /// * At most one run of a section is in flight: if a previous run is still
 ///   going (its deadline passed, but blocking work goes on), the next build
 ///   reports the section `busy` at once instead of starting another.

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::assembler::builder::ClkTckProvider;
+use crate::assembler::conditions::Conditions;
 use crate::assembler::snapshot::{Header, SectionReport, SectionStatus, Snapshot};
 use crate::clock::{Clock, format_generated_at};
 use crate::context::{Collect, SnapshotCx, panic_message};
@@ -79,6 +80,8 @@ pub(crate) struct Inner {
     pub(crate) last: Mutex<Option<Arc<Snapshot>>>,
     /// Notified each time a section run ends.
     pub(crate) settled: Arc<Notify>,
+    /// What the builds found wrong, logged when it appears and clears.
+    conditions: Mutex<Conditions>,
 }
 
 impl Inner {
@@ -89,6 +92,7 @@ impl Inner {
         kill: KillSwitch,
         default_deadline: Duration,
         min_interval: Duration,
+        log_reminder: Duration,
     ) -> Self {
         Self {
             slots,
@@ -100,6 +104,20 @@ impl Inner {
             inflight: Mutex::new(None),
             last: Mutex::new(None),
             settled: Arc::new(Notify::new()),
+            conditions: Mutex::new(Conditions::new(log_reminder)),
+        }
+    }
+
+    /// Logs what the reports of a build say that the previous builds did
+    /// not (see `conditions.rs`).
+    fn log_conditions(&self, reports: &[SectionReport]) {
+        let lines = self
+            .conditions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .observe(Instant::now(), reports);
+        for line in &lines {
+            line.emit();
         }
     }
 
@@ -193,7 +211,7 @@ pub(crate) fn failed_snapshot(inner: &Inner, reason: &str) -> Snapshot {
 pub(crate) async fn build_now(inner: Arc<Inner>) -> Snapshot {
     let started = Instant::now();
     let now = read_clock(&inner);
-    let snapshot = SnapshotCx::new(now);
+    let snapshot = SnapshotCx::new(now, true);
     let header = inner.header(now);
     let runs = inner
         .slots
@@ -206,6 +224,7 @@ pub(crate) async fn build_now(inner: Arc<Inner>) -> Snapshot {
         sections.push((slot.key.clone(), value));
         reports.push(report);
     }
+    inner.log_conditions(&reports);
     Snapshot::new(true, header, sections, reports, started.elapsed())
 }
 
@@ -226,7 +245,7 @@ async fn run_section(
     };
 
     if slot.busy.swap(true, Ordering::AcqRel) {
-        tracing::warn!(section = %slot.key, "vitals section still in flight from an earlier snapshot; reported busy");
+        tracing::debug!(section = %slot.key, "vitals section still in flight from an earlier snapshot; reported busy");
         let error = ErrorInfo::new("busy", "a previous run of this section is still in flight");
         return (
             fallback,
@@ -260,7 +279,7 @@ async fn run_section(
         }
         Ok(Ok(Err(error))) => {
             let error = ErrorInfo::from(&error);
-            tracing::warn!(section = %slot.key, kind = %error.kind, message = %error.message, "vitals section failed; fallback used");
+            tracing::debug!(section = %slot.key, kind = %error.kind, message = %error.message, "vitals section failed; fallback used");
             (
                 fallback,
                 report(SectionStatus::Error, Some(error), cx.take_field_failures()),
@@ -272,7 +291,7 @@ async fn run_section(
             } else {
                 "the section task was cancelled".to_owned()
             };
-            tracing::warn!(section = %slot.key, %message, "vitals section panicked; fallback used");
+            tracing::debug!(section = %slot.key, %message, "vitals section panicked; fallback used");
             (
                 fallback,
                 report(
@@ -286,7 +305,7 @@ async fn run_section(
             // Ask the section to stop; its task is left to finish on its own
             // (blocking work cannot be aborted), and keeps the section busy until then.
             cx.cancellation().cancel();
-            tracing::warn!(section = %slot.key, ?deadline, "vitals section missed its deadline; fallback used");
+            tracing::debug!(section = %slot.key, ?deadline, "vitals section missed its deadline; fallback used");
             let error = ErrorInfo::new(
                 "timeout",
                 format!("no value within {} ms", deadline.as_millis()),

@@ -136,12 +136,12 @@ impl ServeConfig {
     }
 }
 
-/// An HTTP/1.1 server for a [`Router`] (usually [`router`](crate::router)
-/// merged into a host's routes) built on hyper, with what a long-running
-/// endpoint needs and `axum::serve` does not give: a header-read timeout, an
-/// idle timeout, a cap on open connections, logged (rate-limited) accept
-/// failures that never stop the loop, and a shutdown that ends within its
-/// grace period. [`stats`](Self::stats) counts what it does.
+/// An HTTP/1.1 server for an axum `Router` (usually [`app`](crate::app), or
+/// [`router`](crate::router) merged into a host's routes) built on hyper,
+/// with what a long-running endpoint needs and `axum::serve` does not give: a
+/// header-read timeout, an idle timeout, a cap on open connections, logged
+/// (rate-limited) accept failures that never stop the loop, and a shutdown
+/// that ends within its grace period. [`stats`](Self::stats) counts what it does.
 ///
 /// ```no_run
 /// use vitals_http::{ServeConfig, Server};

@@ -27,7 +27,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -60,8 +60,16 @@ pub(crate) fn descriptor(path: &Path) -> io::Result<(Arc<File>, Identity)> {
     if let Some(file) = registry.find(seen) {
         return Ok((file, seen));
     }
-    let file = File::open(path)?;
+    // Non-blocking: a FIFO put at the path after the caller's `stat` would
+    // block a plain `open` (here, under the registry's lock) until a writer
+    // came. A regular file reads the same either way.
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
     let identity = match file.metadata() {
+        // Not the database (a FIFO, a directory): closing it drops no lock.
+        Ok(meta) if !meta.is_file() => return Err(not_a_regular_file()),
         Ok(meta) => (meta.dev(), meta.ino()),
         Err(error) => {
             // Dropping it would close a descriptor of the database.
@@ -78,6 +86,12 @@ pub(crate) fn descriptor(path: &Path) -> io::Result<(Arc<File>, Identity)> {
     let file = Arc::new(file);
     registry.files.push((identity, Arc::clone(&file)));
     Ok((file, identity))
+}
+
+/// The error of [`descriptor`] when the path names something else than a
+/// regular file (kind [`io::ErrorKind::InvalidInput`]).
+fn not_a_regular_file() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
 }
 
 impl Registry {

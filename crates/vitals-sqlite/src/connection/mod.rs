@@ -9,10 +9,11 @@
 //! connection", says which way and why):
 //!
 //! - before opening, at the start of every read, the file is checked
-//!   (cheap: three `stat`s and a 100-byte read of its header through the
-//!   process-wide descriptor of `descriptors.rs`): missing, empty, not
-//!   SQLite, replaced on disk, and, for a WAL database, whether its `-wal`
-//!   and `-shm` files exist;
+//!   (cheap: four `stat`s and a 100-byte read of its header through the
+//!   process-wide descriptor of `descriptors.rs`): missing, not a regular
+//!   file, empty, not SQLite, replaced on disk; whether the `-journal`,
+//!   `-wal` and `-shm` that exist are regular files (SQLite would block on
+//!   a FIFO), and, for a WAL database, whether its `-wal` and `-shm` exist;
 //! - a rollback-journal database, or a WAL database a writer has open, is
 //!   read through an ordinary read-only connection kept across reads
 //!   ([`Mode::Locked`]); a WAL database nobody has open through an
@@ -280,12 +281,13 @@ impl Database {
         out
     }
 
-    /// Checks the file at the start of a read (cheap: three `stat`s and a
+    /// Checks the file at the start of a read (cheap: four `stat`s and a
     /// 100-byte read) and opens, keeps or reopens the connection.
     ///
     /// # Errors
     ///
-    /// What the checks found wrong with the file (missing, not a file,
+    /// What the checks found wrong with the file (missing, not a regular
+    /// file, a `-journal`, `-wal` or `-shm` that is not a regular file,
     /// empty, not SQLite, a `-wal` without `-shm`), or the error of opening.
     pub(crate) fn open(&mut self) -> Result<(), SqliteError> {
         platform::supported()?;
@@ -308,11 +310,27 @@ impl Database {
         };
         if !path_meta.is_file() {
             self.close();
-            return Err(SqliteError::NotADatabase {
+            return Err(SqliteError::NotARegularFile {
                 path: self.path.clone(),
-                source: None,
+                what: platform::describe(path_meta.file_type()),
             });
         }
+        let checked = sidecars(&self.path).and_then(|found| {
+            check_owners(&self.path, &path_meta, &found)?;
+            Ok(found)
+        });
+        let [_journal, wal, shm] = match checked {
+            Ok(found) => found,
+            Err(error) => {
+                // Not closed (the file is the same), but no connection may
+                // read until the next check passes: a kept one would open
+                // the FIFO at its next read transaction.
+                if let Some(file) = self.file.as_mut() {
+                    file.connection = None;
+                }
+                return Err(error);
+            }
+        };
         let seen = platform::fingerprint(&self.path, &path_meta)?;
         if self
             .file
@@ -335,7 +353,18 @@ impl Database {
         let file = match self.file.take() {
             Some(file) => file,
             None => {
-                let (descriptor, identity) = platform::descriptor(&self.path).map_err(io_err)?;
+                let (descriptor, identity) =
+                    platform::descriptor(&self.path).map_err(|source| {
+                        // Replaced by something else than a file since the `stat`.
+                        if source.kind() == io::ErrorKind::InvalidInput {
+                            SqliteError::NotARegularFile {
+                                path: self.path.clone(),
+                                what: "not a regular file any more",
+                            }
+                        } else {
+                            io_err(source)
+                        }
+                    })?;
                 OpenFile {
                     connection: None,
                     descriptor,
@@ -367,9 +396,7 @@ impl Database {
             });
         }
         let mode = if header[18] == 2 || header[19] == 2 {
-            let wal = exists(&sidecar(&self.path, "-wal")).map_err(io_err)?;
-            let shm = exists(&sidecar(&self.path, "-shm")).map_err(io_err)?;
-            match (wal, shm) {
+            match (wal.is_some(), shm.is_some()) {
                 (true, true) => Mode::Locked,
                 (false, _) => Mode::Detached,
                 (true, false) => {
@@ -429,12 +456,67 @@ pub(crate) fn header_says_wal(path: &Path) -> bool {
         .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 
-fn exists(path: &Path) -> io::Result<bool> {
-    match fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e),
+/// Running as root, refuses files next to the database that belong to
+/// another owner than the database: SQLite would `fchown` each it opens to
+/// the database's owner (see [`SqliteError::OwnerMismatch`]). Not running
+/// as root, SQLite changes no owner and nothing is checked.
+///
+/// # Errors
+///
+/// [`SqliteError::OwnerMismatch`] for the first such file.
+fn check_owners(
+    path: &Path,
+    database: &fs::Metadata,
+    found: &[Option<fs::Metadata>; 3],
+) -> Result<(), SqliteError> {
+    if !platform::is_root() {
+        return Ok(());
     }
+    let database_owner = platform::owner(database);
+    for (meta, suffix) in found.iter().zip(SIDECARS) {
+        if let Some(meta) = meta
+            && platform::owner(meta) != database_owner
+        {
+            return Err(SqliteError::OwnerMismatch {
+                path: sidecar(path, suffix),
+                owner: platform::owner(meta),
+                database_owner,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The files SQLite may open next to a database, in the order of [`sidecars`].
+const SIDECARS: [&str; 3] = ["-journal", "-wal", "-shm"];
+
+/// The `-journal`, `-wal` and `-shm` next to `path`: the metadata of each
+/// that exists (not following a link: SQLite opens them with `O_NOFOLLOW`).
+///
+/// # Errors
+///
+/// [`SqliteError::NotARegularFile`] for the first that exists and is not a
+/// regular file: SQLite would block for ever opening a FIFO (it checks a
+/// `-journal` for a hot journal at the start of every read transaction),
+/// and fail without naming the file on anything else.
+/// [`SqliteError::Io`] when one cannot be examined.
+fn sidecars(path: &Path) -> Result<[Option<fs::Metadata>; 3], SqliteError> {
+    let mut out = [None, None, None];
+    for (slot, suffix) in out.iter_mut().zip(SIDECARS) {
+        let side = sidecar(path, suffix);
+        match fs::symlink_metadata(&side) {
+            Ok(meta) if meta.is_file() => *slot = Some(meta),
+            Ok(meta) => {
+                return Err(SqliteError::NotARegularFile {
+                    what: platform::describe(meta.file_type()),
+                    path: side,
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(SqliteError::Io { path: side, source }),
+        }
+    }
+    Ok(out)
 }
 
 /// `path` with `suffix` appended to its file name (`db` -> `db-wal`).

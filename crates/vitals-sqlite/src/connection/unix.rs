@@ -3,9 +3,9 @@
 //! positioned reads (`pread`) through the process-wide descriptors of
 //! [`descriptors`](super::descriptors).
 
-use std::fs::{File, Metadata};
+use std::fs::{File, FileType, Metadata};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use crate::error::SqliteError;
@@ -62,4 +62,38 @@ pub(super) fn fingerprint(_path: &Path, meta: &Metadata) -> Result<Fingerprint, 
 /// position (the descriptor is shared by every reader of the process).
 pub(super) fn read_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
     file.read_exact_at(buf, offset)
+}
+
+/// What `file_type` is, for a message: "a FIFO", "a directory", ...
+pub(super) fn describe(file_type: FileType) -> &'static str {
+    if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// Whether the process runs with the effective user id 0. SQLite's unix VFS
+/// then `fchown`s every `-wal`, `-shm` and rollback `-journal` it opens to
+/// the database file's owner (`robustFchown`, called only when `geteuid()`
+/// is 0), read-only connections included.
+pub(super) fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The owner of the file `meta` describes: user and group ids.
+pub(super) fn owner(meta: &Metadata) -> (u32, u32) {
+    (meta.uid(), meta.gid())
 }

@@ -55,6 +55,30 @@ pub(super) fn descriptor(_path: &Path) -> io::Result<(Arc<File>, Identity)> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// What `file_type` is, for a message (never reached off Unix: every read
+/// is refused before).
+pub(super) fn describe(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+/// Whether the process runs as root: never asked off Unix.
+pub(super) fn is_root() -> bool {
+    false
+}
+
+/// A file's owner: none off Unix (never asked: every read is refused before).
+pub(super) fn owner(_meta: &Metadata) -> (u32, u32) {
+    (0, 0)
+}
+
 /// No positioned read: an `Unsupported` I/O error.
 pub(super) fn read_at(_file: &File, _buf: &mut [u8], _offset: u64) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
@@ -81,6 +105,14 @@ mod tests {
         );
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(fingerprint(&path, &meta).unwrap_err().kind(), "unsupported");
+        // Never asked off Unix; answers that refuse nothing more.
+        assert!(!is_root());
+        assert_eq!(owner(&meta), (0, 0));
+        assert_eq!(describe(meta.file_type()), "a regular file");
+        assert_eq!(
+            describe(std::fs::metadata(dir.path()).unwrap().file_type()),
+            "a directory"
+        );
         assert_eq!(
             descriptor(&path).unwrap_err().kind(),
             io::ErrorKind::Unsupported

@@ -237,9 +237,14 @@ async fn null_where_the_schema_says_not_null() {
     let cx = cx();
     let mut counts = store.status_counts(&cx).await.unwrap();
     counts.sort();
+    // The job with a NULL status is counted under "null", as the seed does.
     assert_eq!(
         counts,
-        [("queued".to_owned(), 1), ("running".to_owned(), 2)]
+        [
+            ("null".to_owned(), 1),
+            ("queued".to_owned(), 1),
+            ("running".to_owned(), 2)
+        ]
     );
     let tasks = store.active_tasks(&cx).await.unwrap();
     assert_eq!(
@@ -251,6 +256,43 @@ async fn null_where_the_schema_says_not_null() {
         (agents[1].job_id, agents[1].agent.as_deref()),
         (Some(4), None)
     );
+}
+
+/// Jobs with a NULL status (a damaged database) are counted under `"null"`
+/// and reported, by the full query and by the incremental aggregates alike,
+/// on the first scrape and on the catch-ups after it: nothing is lost.
+#[tokio::test]
+async fn a_null_status_is_counted_under_null_on_both_paths() {
+    let (_dir, path, writer) = db_with(&lax_schema());
+    writer.execute_batch(ONE_OF_EACH).unwrap();
+    let null_job = "INSERT INTO jobs (agent, status, created_at) VALUES ('coder', NULL, 'c')";
+    writer.execute_batch(null_job).unwrap();
+    let incremental = SqliteStore::open(&path);
+    let full = SqliteStore::builder(&path).incremental(false).build();
+    for round in 1..=3_i64 {
+        for (name, store) in [("incremental", &incremental), ("full", &full)] {
+            let outcome = build_all(store).await;
+            assert_eq!(
+                outcome.fields("status_counts"),
+                [("counts", "bad_value")],
+                "{name}, round {round}"
+            );
+            let mut counts = store.status_counts(&cx()).await.unwrap();
+            counts.sort();
+            assert_eq!(
+                counts,
+                [
+                    ("null".to_owned(), round),
+                    ("queued".to_owned(), 1),
+                    ("running".to_owned(), 1)
+                ],
+                "{name}, round {round}"
+            );
+        }
+        // More damaged rows arrive: the incremental catch-up reads them.
+        writer.execute_batch(null_job).unwrap();
+    }
+    assert!(incremental.stats().cold_passes >= 1);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 #![cfg(unix)]
 
 mod bad_input;
+mod hostile;
 mod incremental;
 mod layout;
 mod locks;
@@ -13,6 +14,7 @@ mod parity;
 mod read_only;
 mod snapshot;
 mod stats;
+mod stuck;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
