@@ -325,6 +325,77 @@ async fn a_shared_token_is_replaced_while_serving() {
     assert!(format!("{token:?}").contains("<redacted>"));
 }
 
+/// `GET path` with extra header lines, on a new connection: the raw answer.
+async fn get_raw(addr: SocketAddr, path: &str, headers: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    timeout(BOUND, stream.read_to_end(&mut raw))
+        .await
+        .expect("an answer within the bound")
+        .unwrap();
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+fn status_of(raw: &str) -> u16 {
+    raw.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_app_served_by_the_server_keeps_its_routes_token_and_gzip() {
+    let token = SharedBearerToken::new(BearerToken::new("first").unwrap());
+    let assembler = Assembler::builder().build().unwrap();
+    let app = vitals_http::app_with(
+        assembler,
+        MetricsConfig::new().shared_bearer_token(token.clone()),
+    )
+    .unwrap();
+    let server = start_app(app, ServeConfig::new()).await;
+    let bearer = |token: &str| format!("Authorization: Bearer {token}\r\n");
+
+    // The probes need no token, before and after a rotation; `/-/ready`
+    // waits for a first snapshot.
+    assert_eq!(get_status(server.addr, "/-/healthy").await, 200);
+    assert_eq!(get_status(server.addr, "/-/ready").await, 503);
+    for path in ["/", "/metrics"] {
+        assert_eq!(get_status(server.addr, path).await, 401, "{path}");
+        let raw = get_raw(server.addr, path, &bearer("first")).await;
+        assert_eq!(status_of(&raw), 200, "{path}: {raw}");
+    }
+    assert_eq!(get_status(server.addr, "/-/ready").await, 200);
+
+    token.replace(BearerToken::new("second").unwrap());
+    for path in ["/", "/metrics"] {
+        let old = get_raw(server.addr, path, &bearer("first")).await;
+        assert_eq!(status_of(&old), 401, "{path}: {old}");
+        let new = get_raw(server.addr, path, &bearer("second")).await;
+        assert_eq!(status_of(&new), 200, "{path}: {new}");
+    }
+    assert_eq!(get_status(server.addr, "/-/healthy").await, 200);
+    assert_eq!(get_status(server.addr, "/-/ready").await, 200);
+
+    // Negotiation and compression pass through the server.
+    let headers = format!(
+        "{}Accept: text/plain\r\nAccept-Encoding: gzip\r\n",
+        bearer("second")
+    );
+    let raw = get_raw(server.addr, "/metrics", &headers).await;
+    let head = raw.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+    assert_eq!(status_of(&raw), 200, "{head}");
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(
+        head.contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    let counts = server.counts();
+    assert!(counts.accepted >= 12, "{counts:?}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_kept_alive_connection_waits_at_most_the_header_read_timeout_for_the_next_request() {
     let server = start(
