@@ -1,5 +1,6 @@
 //! A host axum application that serves its own routes and mounts the vitals
-//! `/metrics` router next to them, with a graceful shutdown on Ctrl-C.
+//! `/metrics` router next to them, served by `vitals::http::serve` (timeouts
+//! and a connection cap) with a graceful shutdown on Ctrl-C.
 //!
 //! With a database path as the first argument the snapshot reads it through
 //! the read-only `SqliteStore` (and the real `/proc`); without one it uses the
@@ -46,13 +47,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "serving http://{}/metrics (Ctrl-C stops)",
         listener.local_addr()?
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            // If the handler cannot be installed, run until killed.
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
+    // `vitals::http::serve` rather than `axum::serve`: a header-read timeout,
+    // an idle timeout and a cap on open connections, so that slow clients
+    // cannot exhaust the process's descriptors, and a bounded shutdown.
+    let config = vitals::http::ServeConfig::new();
+    vitals::http::serve(listener, app, config, async {
+        // If the handler cannot be installed, run until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+    .await?;
     Ok(())
 }

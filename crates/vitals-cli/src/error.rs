@@ -42,6 +42,15 @@ pub(crate) enum CliError {
         source: io::Error,
     },
 
+    /// The token file is not a regular file (a FIFO would block the start).
+    #[error("the token file {} is {what}; it must be a regular file", path.display())]
+    TokenFileNotRegular {
+        /// The file given with `--token-file`.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+
     /// The token file's content is not a usable token.
     #[error("unusable token in {}", path.display())]
     Token {
@@ -71,10 +80,6 @@ pub(crate) enum CliError {
         #[source]
         source: io::Error,
     },
-
-    /// The HTTP server stopped with an error.
-    #[error("the http server failed")]
-    Serve(#[source] io::Error),
 
     /// Writing the result to stdout failed.
     #[error("cannot write to stdout")]
@@ -125,6 +130,25 @@ pub(crate) enum CliError {
     #[error("the simulated orchestrator failed")]
     Simulator(#[source] RefDbError),
 
+    /// `snapshot`: the database file cannot be read as a database at all.
+    #[error("cannot read {} as a database ({kind}): {message}", path.display())]
+    NotADatabase {
+        /// The file given with `--db`.
+        path: PathBuf,
+        /// The store's error kind (`no_database`, `empty_database`,
+        /// `not_a_database`, `not_a_regular_file`).
+        kind: String,
+        /// The store's message.
+        message: String,
+    },
+
+    /// `snapshot`: sections failed (their fallback values were printed).
+    #[error("section(s) failed: {sections} (see the warnings above)")]
+    SectionsFailed {
+        /// The failed sections' keys, comma-separated.
+        sections: String,
+    },
+
     /// `doctor` could not open the database at all.
     #[error("cannot examine {}", path.display())]
     Doctor {
@@ -158,21 +182,23 @@ impl CliError {
         match self {
             CliError::Endpoint(_)
             | CliError::TokenFile { .. }
+            | CliError::TokenFileNotRegular { .. }
             | CliError::Token { .. }
             | CliError::Unauthenticated { .. }
             | CliError::OutputExists { .. }
+            | CliError::NotADatabase { .. }
             | CliError::Shape(_) => 2,
             CliError::Runtime(_)
             | CliError::Signals(_)
             | CliError::Assemble(_)
             | CliError::Bind { .. }
-            | CliError::Serve(_)
             | CliError::Stdout(_)
             | CliError::Generate { .. }
             | CliError::DemoSetup { .. }
             | CliError::Spawn { .. }
             | CliError::Simulator(_)
             | CliError::Doctor { .. }
+            | CliError::SectionsFailed { .. }
             | CliError::NeedsAttention { .. }
             | CliError::Bench(_) => 1,
             CliError::Watch(error) => error.exit_code(),

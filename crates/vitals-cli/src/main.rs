@@ -1,26 +1,32 @@
 //! `vitals`: the command-line tool of the vitals collector framework.
 //!
 //! Each subcommand lives in its own module (`snapshot`, `gen_db`, `serve`,
-//! `demo`, `doctor`, `bench`); [`stack`] holds what they share (store + `/proc` + assembler +
-//! router, and the HTTP server loop). Adding a command is a new module plus
-//! one [`Command`] variant and its arm in [`run`].
+//! `demo`, `doctor`, `bench`, `watch`); [`stack`] holds what they share (store +
+//! `/proc` + assembler + app, the `--listen` address, the HTTP server), and
+//! [`lifecycle`] the signals and the bounded shutdown of a serving command.
+//! Adding a command is a new module plus one [`Command`] variant and its arm
+//! in [`run`].
 
 mod bench;
 mod child;
 mod demo;
+mod disable_file;
 mod doctor;
 mod error;
 mod gen_db;
+mod lifecycle;
+mod logging;
 mod serve;
+mod server_section;
 mod snapshot;
 mod stack;
+mod token;
 mod watch;
 
-use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 pub(crate) use error::CliError;
 
@@ -29,7 +35,9 @@ pub(crate) use error::CliError;
 ///
 /// Logs go to stderr; `RUST_LOG` sets their level (default `info` for
 /// `serve` and `demo`, `error` for the one-shot commands, which report
-/// problems themselves).
+/// problems themselves). Logging never blocks or fails a command: a line
+/// stderr cannot take (a pipe nobody reads, a broken pipe, a full disk) is
+/// dropped and counted.
 #[derive(Debug, Parser)]
 #[command(name = "vitals", version, about, long_about)]
 struct Cli {
@@ -73,21 +81,26 @@ impl Command {
     }
 }
 
+/// How long an exiting process waits for its last log lines to be written.
+const LOG_FLUSH: Duration = Duration::from_millis(300);
+/// How long an exiting process waits for blocking work still running (a
+/// read hung on a FIFO): `serve` has already waited for it within its grace
+/// period and logged what it abandons.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(300);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.command.default_log_filter());
-    match run(cli.command) {
+    let stderr = logging::init(cli.command.default_log_filter());
+    let code = match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            // Nothing better to do when stderr itself is gone.
-            let _ = writeln!(
-                std::io::stderr(),
-                "vitals: error: {}",
-                vitals::core::error_chain(&error)
-            );
+            let line = format!("vitals: error: {}\n", vitals::core::error_chain(&error));
+            stderr.line(line.as_bytes());
             ExitCode::from(error.exit_code())
         }
-    }
+    };
+    stderr.flush(LOG_FLUSH);
+    code
 }
 
 fn run(command: Command) -> Result<(), CliError> {
@@ -103,22 +116,14 @@ fn run(command: Command) -> Result<(), CliError> {
     }
 }
 
-/// Runs an async command on a multi-threaded runtime.
+/// Runs an async command on a multi-threaded runtime; blocking work still
+/// running when it returns is abandoned after [`RUNTIME_SHUTDOWN`].
 fn block_on(command: impl Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(CliError::Runtime)?
-        .block_on(command)
-}
-
-fn init_tracing(default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    // Nothing else installs a subscriber; if something did, keep it.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .map_err(CliError::Runtime)?;
+    let result = runtime.block_on(command);
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    result
 }

@@ -1,7 +1,7 @@
 //! What `snapshot`, `serve` and `demo` share: the SQLite store, the `/proc`
-//! source, the assembler over every built-in section, the router (`/`,
+//! source, the assembler over every built-in section, the app (`/`,
 //! `/metrics` and the probes), the `--listen` address and the HTTP server
-//! loop with graceful shutdown.
+//! (`vitals_http::Server`, run by `lifecycle`).
 
 use std::future::Future;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -12,15 +12,13 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use vitals::http::{BearerToken, MetricsConfig};
+use vitals::http::{MetricsConfig, ServeConfig, Server, SharedBearerToken};
 use vitals::proc::{LinuxProc, ProcSource};
 use vitals::sqlite::SqliteStore;
-use vitals::{Assembler, KillSwitch};
+use vitals::{Assembler, KillSwitch, Section};
 
 use crate::CliError;
-
-/// How long in-flight requests may take to finish after a shutdown signal.
-const GRACE: Duration = Duration::from_secs(10);
+use crate::lifecycle::{self, Signals};
 
 /// What an assembler over a database needs.
 #[derive(Debug, Clone)]
@@ -50,6 +48,14 @@ pub(crate) struct StackConfig {
 /// With `process_metrics`, the `process` section reads the CLI's own process
 /// through the same `LinuxProc`.
 pub(crate) fn assembler(config: &StackConfig) -> Result<Assembler, CliError> {
+    assembler_with(config, Vec::new())
+}
+
+/// [`assembler`] with `extra` sections after the built-in ones.
+pub(crate) fn assembler_with(
+    config: &StackConfig,
+    extra: Vec<Box<dyn Section>>,
+) -> Result<Assembler, CliError> {
     let store = SqliteStore::open(&config.db);
     let proc: Arc<dyn ProcSource> = Arc::new(LinuxProc::with_root(&config.proc_root));
     let resources = store.resources().with::<Arc<dyn ProcSource>>(proc);
@@ -65,19 +71,23 @@ pub(crate) fn assembler(config: &StackConfig) -> Result<Assembler, CliError> {
     if let Some(interval) = config.min_interval {
         builder = builder.min_interval(interval);
     }
+    for section in extra {
+        builder = builder.section(section);
+    }
     builder.build().map_err(CliError::Assemble)
 }
 
 /// The app over `assembler`: `/metrics` (JSON, OpenMetrics, Prometheus text),
-/// the landing page `/` (both behind the bearer token when given) and the
-/// probes `/-/healthy` and `/-/ready`.
+/// the landing page `/` (both behind the bearer token when given, shared:
+/// `vitals serve` replaces it on SIGHUP) and the probes `/-/healthy` and
+/// `/-/ready` (no token).
 pub(crate) fn router(
     assembler: Assembler,
-    token: Option<BearerToken>,
+    token: Option<SharedBearerToken>,
     service_name: &str,
 ) -> Result<Router, CliError> {
     let config = MetricsConfig::new()
-        .bearer_token(token)
+        .shared_bearer_token(token)
         .service_name(service_name);
     vitals::http::app_with(assembler, config).map_err(CliError::Endpoint)
 }
@@ -101,12 +111,20 @@ pub(crate) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{text}` resolves to no address"))
 }
 
-/// A future that resolves on the first SIGINT or SIGTERM.
+/// Installs the handlers of the signals a serving command handles (SIGINT,
+/// SIGTERM, SIGHUP); see [`lifecycle`].
+pub(crate) fn shutdown_signal() -> Result<Signals, CliError> {
+    Signals::install()
+}
+
+/// A future that resolves on the first SIGINT or SIGTERM, for a command that
+/// serves nothing (`vitals watch`): SIGHUP keeps its default action (a
+/// closed terminal ends the watch).
 ///
 /// The handlers are installed when this function returns, so a signal that
 /// arrives before the future is first polled is not lost (and does not kill
 /// the process with the default action).
-pub(crate) fn shutdown_signal() -> Result<impl Future<Output = &'static str>, CliError> {
+pub(crate) fn stop_signal() -> Result<impl Future<Output = &'static str>, CliError> {
     let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Signals)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Signals)?;
     Ok(async move {
@@ -126,34 +144,23 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), 
     Ok((listener, local))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight
-/// requests finish (at most [`GRACE`]) and returns.
+/// Serves `app` on `listener` with the default [`ServeConfig`] until SIGINT
+/// or SIGTERM, then stops within the default grace period (`vitals demo`;
+/// `vitals serve` configures its own server).
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
-    shutdown: impl Future<Output = &'static str> + Send + 'static,
+    signals: Signals,
 ) -> Result<(), CliError> {
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let which = shutdown.await;
-        tracing::info!(signal = which, "shutting down");
-        let _ = stopping_tx.send(());
-    });
-    let server = server.into_future();
-    tokio::pin!(server);
-    tokio::select! {
-        biased;
-        result = &mut server => return result.map_err(CliError::Serve),
-        _ = stopping_rx => {}
-    }
-    match tokio::time::timeout(GRACE, server).await {
-        Ok(result) => result.map_err(CliError::Serve),
-        Err(_) => {
-            tracing::warn!(
-                grace_s = GRACE.as_secs(),
-                "requests still in flight after the grace period; closing them"
-            );
-            Ok(())
-        }
-    }
+    let config = ServeConfig::new();
+    let server = Server::new(listener, app, config).map_err(CliError::Endpoint)?;
+    lifecycle::serve_until_signalled(
+        server,
+        None,
+        ServeConfig::DEFAULT_SHUTDOWN_GRACE,
+        signals,
+        || tracing::info!("SIGHUP: nothing to reload"),
+    )
+    .await;
+    Ok(())
 }

@@ -1,16 +1,13 @@
 //! `vitals snapshot` and `vitals gen-db`, run as subprocesses.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(clippy::print_stderr, reason = "tests forward the child's stderr")]
 
 #[allow(dead_code, reason = "each test binary uses a part of the helpers")]
 mod common;
 
-use common::{assert_all_sections_ok, fake_proc_root, fake_ticks, gen_db, run, running_pids, text};
+use common::{
+    assert_all_sections_ok, fake_proc_root, fake_ticks, gen_db, hung_agent, run, running_pids, text,
+};
 use serde_json::Value;
 
 #[test]
@@ -111,11 +108,12 @@ fn compact_snapshot_is_one_line() {
 }
 
 #[test]
-fn snapshot_of_a_missing_database_degrades_and_exits_0() {
+fn snapshot_of_a_missing_database_degrades_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("not-yet.db");
     let out = run(&["snapshot", "--db", db.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The JSON is printed all the same; the status says the file is no database.
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let body: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["schema_version"], 1);
     assert_eq!(body["stages"], serde_json::json!([]));
@@ -138,11 +136,108 @@ fn snapshot_of_a_missing_database_degrades_and_exits_0() {
         stderr.contains("warning: section cost: field running degraded (no_database)"),
         "{stderr}"
     );
+    let (warnings, last) = stderr.trim_end().rsplit_once('\n').unwrap();
     assert!(
-        stderr.lines().all(|l| l.starts_with("warning: ")),
+        warnings.lines().all(|l| l.starts_with("warning: ")),
+        "{stderr}"
+    );
+    assert!(
+        last.starts_with("vitals: error: cannot read ") && last.contains("(no_database)"),
         "{stderr}"
     );
     assert!(!db.exists(), "a snapshot never creates the database");
+}
+
+/// `vitals snapshot --db DB EXTRA...`: the exit code, the parsed JSON, stderr.
+fn snapshot_status(db: &std::path::Path, extra: &[&str]) -> (Option<i32>, Value, String) {
+    let mut args = vec!["snapshot", "--db", db.to_str().unwrap(), "--compact"];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the JSON is printed whatever happens ({e}): {}",
+            text(&out.stdout)
+        )
+    });
+    assert_eq!(body["schema_version"], 1);
+    (out.status.code(), body, text(&out.stderr))
+}
+
+#[test]
+fn snapshot_exits_2_when_the_file_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_sqlite = dir.path().join("notes.txt");
+    std::fs::write(&not_sqlite, "hello, not a database\n").unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, "").unwrap();
+    // A FIFO would block SQLite's open for good: the store refuses it first.
+    let fifo = dir.path().join("fifo.db");
+    nix::unistd::mkfifo(
+        &fifo,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    for (db, kind) in [
+        (dir.path().to_owned(), "not_a_regular_file"),
+        (fifo, "not_a_regular_file"),
+        (not_sqlite, "not_a_database"),
+        (empty, "empty_database"),
+    ] {
+        let (code, body, stderr) = snapshot_status(&db, &[]);
+        assert_eq!(code, Some(2), "{db:?}: {stderr}");
+        assert_eq!(
+            body["collector"]["sections"]["stages"]["error"]["kind"],
+            kind
+        );
+        assert!(stderr.contains(&format!("({kind})")), "{stderr}");
+    }
+}
+
+#[test]
+fn snapshot_exits_1_when_a_section_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    // A database, but not the orchestrator's: every table is missing.
+    let db = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE unrelated (x INTEGER);")
+        .unwrap();
+    drop(conn);
+    let (code, body, stderr) = snapshot_status(&db, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(body["collector"]["sections"]["stages"]["status"], "error");
+    assert!(
+        stderr.contains("vitals: error: section(s) failed: stages"),
+        "{stderr}"
+    );
+}
+
+/// An agent whose `/proc` read hangs (a FIFO) costs that agent only: its
+/// read has its own budget inside the section's deadline, so the section is
+/// `degraded`, not `timeout`, and the snapshot is printed at once with exit
+/// 0. (A section that does time out exits 1: `snapshot::tests`.)
+#[test]
+fn snapshot_with_a_hung_agent_read_degrades_that_agent_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, proc_root) = hung_agent(dir.path());
+    let (code, body, stderr) = snapshot_status(
+        &db,
+        &[
+            "--proc-root",
+            proc_root.to_str().unwrap(),
+            "--section-timeout-ms",
+            "300",
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    let agents = &body["collector"]["sections"]["agents"];
+    assert_eq!(agents["status"], "degraded", "{agents}");
+    assert_eq!(agents["fields"][0]["field"], "agents[0].proc", "{agents}");
+    assert_eq!(agents["fields"][0]["kind"], "timeout", "{agents}");
+    assert_eq!(body["collector"]["sections"]["stages"]["status"], "ok");
+    assert!(
+        stderr.contains("field agents[0].proc degraded (timeout)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -318,9 +413,19 @@ fn help_lists_the_commands_and_hides_the_agent() {
         "--proc-root",
         "--disabled",
         "--allow-unauthenticated",
+        "--disable-file",
+        "--header-read-timeout-ms",
+        "--idle-timeout-ms",
+        "--max-connections",
+        "--shutdown-grace-ms",
     ] {
         assert!(help.contains(flag), "{flag}: {help}");
     }
+    let help = text(&run(&["snapshot", "--help"]).stdout);
+    assert!(
+        help.contains("Exit status: 0 when every section is ok or degraded"),
+        "{help}"
+    );
     // A usage error is clap's exit code 2.
     assert_eq!(run(&["snapshot"]).status.code(), Some(2));
 }

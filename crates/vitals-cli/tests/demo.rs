@@ -1,10 +1,5 @@
 //! `vitals demo` as a subprocess: live agents, then a clean stop.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(clippy::print_stderr, reason = "tests forward the child's stderr")]
 
 #[allow(dead_code, reason = "each test binary uses a part of the helpers")]

@@ -5,12 +5,7 @@
 //! Prometheus and promtool come from Debian's `prometheus` package (`.ci/run`
 //! installs it). Without them these tests say on stderr that they are
 //! skipped, and fail under `CI=true`.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(
     clippy::print_stderr,
     reason = "tests forward the child's stderr and say when they skip"

@@ -1,11 +1,6 @@
 //! `vitals serve` as a Prometheus target: `--listen HOST:PORT`, the landing
 //! page, the probes, the three formats and gzip, over a real loopback socket.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(clippy::print_stderr, reason = "tests forward the child's stderr")]
 
 #[allow(dead_code, reason = "each test binary uses a part of the helpers")]
@@ -177,4 +172,83 @@ fn a_listen_address_without_a_port_is_a_usage_error() {
         let stderr = text(&out.stderr);
         assert!(stderr.contains("--listen"), "{listen}: {stderr}");
     }
+}
+
+/// The serving layer's flags and the app's routes together: `--listen
+/// HOST:PORT` with the server's caps and timeouts, the token (rotated by
+/// SIGHUP) on `/` and `/metrics` but never on the probes, and both the
+/// `process` and the `server` section in the snapshot.
+#[test]
+fn the_app_with_the_serve_flags_a_rotated_token_and_both_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = gen_db(dir.path(), "s.db", &["--scale", "S"]);
+    let token = dir.path().join("token");
+    std::fs::write(&token, "first-token\n").unwrap();
+    let mut server = Running::start(&[
+        "serve",
+        "--db",
+        db.to_str().unwrap(),
+        "--listen",
+        "localhost:0",
+        "--token-file",
+        token.to_str().unwrap(),
+        "--max-connections",
+        "16",
+        "--header-read-timeout-ms",
+        "5000",
+        "--idle-timeout-ms",
+        "5000",
+        "--shutdown-grace-ms",
+        "3000",
+    ]);
+    let addr = server.address(LISTENING);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let with = |token: &str| [("Authorization", format!("Bearer {token}"))];
+    let status = |path: &str, token: &str| {
+        let [(name, value)] = with(token);
+        get(&addr, path, &[(name, value.as_str())]).status
+    };
+
+    for path in ["/", "/metrics", "/metrics?format=openmetrics"] {
+        assert_eq!(get(&addr, path, &[]).status, 401, "{path}");
+        assert_eq!(status(path, "first-token"), 200, "{path}");
+    }
+    assert_eq!(wait_ready(&addr, Duration::from_secs(30)).status, 200);
+
+    std::fs::write(&token, "second-token\n").unwrap();
+    server.signal(Signal::SIGHUP);
+    server.log_line_containing("SIGHUP: token file re-read", Duration::from_secs(10));
+    for path in ["/", "/metrics"] {
+        assert_eq!(status(path, "first-token"), 401, "{path}");
+        assert_eq!(status(path, "second-token"), 200, "{path}");
+    }
+    assert_eq!(get(&addr, "/-/healthy", &[]).status, 200);
+    assert_eq!(get(&addr, "/-/ready", &[]).status, 200);
+
+    let [(name, value)] = with("second-token");
+    let json = get(&addr, "/metrics", &[(name, value.as_str())]).json();
+    let sections = &json["collector"]["sections"];
+    assert_eq!(sections["process"]["status"], "ok", "{sections}");
+    assert_eq!(sections["server"]["status"], "ok", "{sections}");
+    assert!(json["process"]["open_fds"].as_u64().unwrap() > 0, "{json}");
+    assert!(
+        json["server"]["connections"]["accepted"].as_u64().unwrap() >= 10,
+        "{json}"
+    );
+    let text_format = get(
+        &addr,
+        "/metrics?format=prometheus",
+        &[(name, value.as_str())],
+    );
+    for family in [
+        "# TYPE process_open_fds gauge\n",
+        "# TYPE vitals_http_connections_accepted_total counter\n",
+        "# TYPE vitals_log_writes_dropped_total counter\n",
+    ] {
+        assert!(text_format.body.contains(family), "{}", text_format.body);
+    }
+
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit(EXIT_LIMIT).expect("exits after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status}");
 }

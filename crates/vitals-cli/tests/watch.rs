@@ -4,12 +4,7 @@
 //!
 //! Every process a test starts writes to files, never to a pipe nobody
 //! reads, and every wait is bounded.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(
     clippy::print_stderr,
     reason = "the shared helpers forward a child's stderr"

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
+use crate::shared_token::SharedBearerToken;
+
 /// Why a [`MetricsConfig`] or a [`BearerToken`] was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -38,6 +40,15 @@ pub enum ConfigError {
         /// The maximum length in bytes.
         max: usize,
     },
+    /// A [`ServeConfig`](crate::ServeConfig) timeout is zero.
+    #[error("the {which} timeout must be greater than zero")]
+    ZeroServeTimeout {
+        /// Which timeout: `header-read` or `idle`.
+        which: &'static str,
+    },
+    /// The cap on open connections of a [`ServeConfig`](crate::ServeConfig) is zero.
+    #[error("the connection cap must be at least 1")]
+    ZeroMaxConnections,
     /// The metrics path is one of the other routes of [`app_with`](crate::app_with)
     /// (`/`, `/-/healthy`, `/-/ready`).
     #[error("the metrics path `{path}` is taken by another route of the app")]
@@ -137,7 +148,7 @@ impl fmt::Debug for BearerToken {
 #[derive(Debug, Clone)]
 pub struct MetricsConfig {
     pub(crate) path: String,
-    pub(crate) token: Option<BearerToken>,
+    pub(crate) token: Option<SharedBearerToken>,
     pub(crate) timeout: Duration,
     pub(crate) concurrency_limit: usize,
     pub(crate) service_name: String,
@@ -187,6 +198,16 @@ impl MetricsConfig {
     /// Requires `Authorization: Bearer <token>` on every request (`None`: no authentication).
     #[must_use]
     pub fn bearer_token(mut self, token: impl Into<Option<BearerToken>>) -> Self {
+        self.token = token.into().map(SharedBearerToken::new);
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every request, checked
+    /// against the current value of `token`, which its other clones can
+    /// [`replace`](SharedBearerToken::replace) while the router serves
+    /// (`None`: no authentication).
+    #[must_use]
+    pub fn shared_bearer_token(mut self, token: impl Into<Option<SharedBearerToken>>) -> Self {
         self.token = token.into();
         self
     }

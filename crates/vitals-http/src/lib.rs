@@ -64,7 +64,9 @@
 //!
 //! The layers (timeout, concurrency limit, authentication, compression) wrap
 //! this route only. A host whose `Router` has a state calls `.with_state(..)`
-//! before merging this stateless router.
+//! before merging this stateless router. A [`SharedBearerToken`]
+//! ([`MetricsConfig::shared_bearer_token`]) lets a host rotate the token
+//! without a restart.
 //!
 //! # The other routes of [`app`]
 //!
@@ -81,13 +83,49 @@
 //!
 //! The probes need no token and answer only a status word. [`probes`] gives
 //! them alone, for a host that has its own `/`.
+//!
+//! # Serving it
+//!
+//! `axum::serve` is fine on a trusted network, but it has no header-read
+//! timeout, no idle timeout and no cap on open connections: a few hundred
+//! slow clients keep their sockets forever, and past the file-descriptor
+//! limit the endpoint stops answering. [`serve`] (or [`Server`], which also
+//! hands out its [`ServeStats`]) is an HTTP/1.1 server for any `Router` with
+//! all three, configured by [`ServeConfig`]:
+//!
+//! * a request head must arrive in full within the header-read timeout
+//!   (default 10 s), counted from the accept and again after each answer;
+//! * a connection with no byte read or written for the idle timeout (default
+//!   30 s) while no handler runs is closed (a client that stopped reading);
+//! * at most `max_connections` (default 256) are open: beyond it the
+//!   connection idle the longest is closed to make room, and when all are
+//!   busy answering, the new one is closed at once;
+//! * a failing `accept` (`EMFILE`) is logged at most every 5 s, never stops
+//!   the loop, and when descriptors ran out closes the oldest idle
+//!   connection so that the endpoint keeps answering;
+//! * after the shutdown future resolves, requests in flight get the grace
+//!   period (default 10 s) to finish, then what is left is closed: `serve`
+//!   returns within the grace period.
+//!
+//! ```no_run
+//! # async fn run(assembler: vitals_core::Assembler) -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9464").await?;
+//! let app = vitals_http::app(assembler);
+//! vitals_http::serve(listener, app, vitals_http::ServeConfig::new(), async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! # Ok(()) }
+//! ```
 
 mod config;
 mod families;
 mod negotiate;
 mod openmetrics;
 mod pages;
+mod server;
 mod service;
+mod shared_token;
 mod text;
 
 use axum::Router;
@@ -96,7 +134,9 @@ use vitals_core::Assembler;
 pub use config::{BearerToken, ConfigError, MetricsConfig};
 pub use openmetrics::{OPENMETRICS_CONTENT_TYPE, encode_openmetrics};
 pub use pages::{HEALTHY_PATH, READY_PATH};
+pub use server::{ServeConfig, ServeCounts, ServeStats, Server, serve};
 pub use service::JSON_CONTENT_TYPE;
+pub use shared_token::SharedBearerToken;
 pub use text::{TEXT_CONTENT_TYPE, encode_text};
 
 /// The `/metrics` route with the default [`MetricsConfig`]: no authentication,

@@ -16,10 +16,11 @@ use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
 use vitals_core::Assembler;
 
-use crate::config::{BearerToken, MetricsConfig};
+use crate::config::MetricsConfig;
 use crate::negotiate::{Format, negotiate};
 use crate::openmetrics::{OPENMETRICS_CONTENT_TYPE, encode_openmetrics};
 use crate::pages;
+use crate::shared_token::SharedBearerToken;
 use crate::text::{TEXT_CONTENT_TYPE, encode_text};
 
 /// The content type of a JSON answer.
@@ -74,12 +75,9 @@ fn compression() -> CompressionLayer {
 }
 
 /// `route` behind the bearer token, when one is configured.
-fn with_auth(route: MethodRouter, token: Option<&BearerToken>) -> MethodRouter {
+fn with_auth(route: MethodRouter, token: Option<&SharedBearerToken>) -> MethodRouter {
     match token {
-        Some(token) => route.layer(middleware::from_fn_with_state(
-            Arc::new(token.clone()),
-            authenticate,
-        )),
+        Some(token) => route.layer(middleware::from_fn_with_state(token.clone(), authenticate)),
         None => route,
     }
 }
@@ -143,7 +141,7 @@ fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
 }
 
 async fn authenticate(
-    State(token): State<Arc<BearerToken>>,
+    State(token): State<SharedBearerToken>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -93,7 +93,7 @@ pub(super) async fn json_lines(
         two_samples(fetcher.as_ref(), &mut watcher).await?;
         return print_line(&json_line(&watcher));
     }
-    let shutdown = stack::shutdown_signal()?;
+    let shutdown = stack::stop_signal()?;
     tokio::pin!(shutdown);
     let mut failures: u32 = 0;
     loop {

@@ -35,7 +35,7 @@ enum Message {
 
 /// Runs the view until `q`, Ctrl-C, SIGINT or SIGTERM.
 pub(super) async fn run(fetcher: Arc<dyn Fetch>, mut watcher: Watcher) -> Result<(), CliError> {
-    let shutdown = stack::shutdown_signal()?;
+    let shutdown = stack::stop_signal()?;
     let guard = TerminalGuard::enter(term::Stdout::new()).map_err(WatchError::Terminal)?;
     term::install_panic_hook(&guard);
     let mut terminal =

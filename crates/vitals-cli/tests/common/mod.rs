@@ -5,11 +5,10 @@
 pub(crate) mod prometheus;
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,66 +42,120 @@ pub(crate) fn text(bytes: &[u8]) -> String {
 }
 
 /// A running `vitals` process that is killed (SIGKILL) and reaped when
-/// dropped, so that a failing test never leaves it behind. Its stdout is
-/// read line by line on a thread.
+/// dropped, so that a failing test never leaves it behind. Its stdout and
+/// stderr go to files in a temporary directory of its own (never to a pipe
+/// nobody reads); a failing test prints the stderr file.
 pub(crate) struct Running {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    dir: tempfile::TempDir,
+    /// Stdout lines already consumed by [`Running::line_starting_with`].
+    seen: usize,
 }
 
 impl Running {
-    /// Starts `vitals ARGS` with piped stdout and stderr (stderr collected
-    /// on a thread so the child never blocks on a full pipe).
+    /// Starts `vitals ARGS`, stdout and stderr to files.
     pub(crate) fn start(args: &[&str]) -> Self {
-        let mut child = vitals()
+        Self::start_with(args, None, &[])
+    }
+
+    /// Starts `vitals ARGS` with `stderr` (default: a file) and extra environment variables.
+    pub(crate) fn start_with(args: &[&str], stderr: Option<Stdio>, env: &[(&str, &str)]) -> Self {
+        let mut command = vitals();
+        command.args(args).env_remove("RUST_LOG");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Self::spawn(command, stderr)
+    }
+
+    /// Starts `vitals ARGS` under a file-descriptor limit of `nofile` (set
+    /// by `sh`'s `ulimit -n`, which then `exec`s it: same pid).
+    pub(crate) fn start_with_fd_limit(args: &[&str], nofile: u32) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_vitals"))
             .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        thread::spawn(move || {
-            // Drain stderr to our own (visible with --nocapture).
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[vitals] {line}");
-            }
-        });
-        Self { child, lines }
+            .env_remove("RUST_LOG");
+        Self::spawn(command, None)
+    }
+
+    /// Starts `command`, stdout (and stderr, unless given) to files.
+    fn spawn(mut command: Command, stderr: Option<Stdio>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let stdout = fs::File::create(dir.path().join("stdout")).unwrap();
+        let stderr = stderr
+            .unwrap_or_else(|| Stdio::from(fs::File::create(dir.path().join("stderr")).unwrap()));
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        let child = command.spawn().unwrap();
+        Self {
+            child,
+            dir,
+            seen: 0,
+        }
     }
 
     pub(crate) fn pid(&self) -> i32 {
         i32::try_from(self.child.id()).unwrap()
     }
 
-    /// The first stdout line starting with `prefix`, waiting at most `limit`.
-    pub(crate) fn line_starting_with(&self, prefix: &str, limit: Duration) -> String {
+    /// Everything the process wrote to stdout so far.
+    pub(crate) fn stdout_text(&self) -> String {
+        fs::read_to_string(self.dir.path().join("stdout")).unwrap_or_default()
+    }
+
+    /// Everything the process wrote to stderr so far (empty when stderr was
+    /// not a file).
+    pub(crate) fn stderr_text(&self) -> String {
+        fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
+    }
+
+    /// The first stdout line not yet consumed that starts with `prefix`,
+    /// waiting at most `limit`; lines before it are consumed too.
+    pub(crate) fn line_starting_with(&mut self, prefix: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(error) => {
-                    panic!("no stdout line starting with {prefix:?} within {limit:?}: {error}")
+            let text = self.stdout_text();
+            // Only whole lines: the last one may still be being written.
+            let complete: Vec<&str> = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n'))
+                .collect();
+            while self.seen < complete.len() {
+                let line = complete[self.seen].trim_end_matches('\n');
+                self.seen += 1;
+                if line.starts_with(prefix) {
+                    return line.to_owned();
                 }
             }
+            assert!(
+                Instant::now() < deadline,
+                "no stdout line starting with {prefix:?} within {limit:?}; stdout: {text}\nstderr: {}",
+                self.stderr_text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits at most `limit` for a stderr line containing `needle`; returns it.
+    pub(crate) fn log_line_containing(&self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let text = self.stderr_text();
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line containing {needle:?} within {limit:?}; stderr: {text}"
+            );
+            thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// The address in the first stdout line `PREFIXhttp://ADDR/metrics`.
-    pub(crate) fn address(&self, prefix: &str) -> String {
+    pub(crate) fn address(&mut self, prefix: &str) -> String {
         let line = self.line_starting_with(prefix, Duration::from_secs(30));
         line.trim_start_matches(prefix)
             .trim_start_matches("http://")
@@ -125,7 +178,7 @@ impl Running {
             if Instant::now() >= deadline {
                 return None;
             }
-            thread::sleep(Duration::from_millis(20));
+            thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -136,6 +189,9 @@ impl Drop for Running {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!("[vitals stderr]\n{}", self.stderr_text());
+        }
     }
 }
 
@@ -162,12 +218,25 @@ impl Response {
 
 /// `GET target` over a new connection to `addr` (HTTP/1.1, `Connection: close`).
 pub(crate) fn get(addr: &str, target: &str, headers: &[(&str, &str)]) -> Response {
-    let raw = get_bytes(addr, target, headers);
-    Response {
+    try_get(addr, target, headers).unwrap_or_else(|e| panic!("GET {target} on {addr}: {e}"))
+}
+
+/// [`get`], with an error instead of a panic when the exchange fails (a
+/// refused or closed connection, no complete answer within 20 s, a body
+/// that is not UTF-8).
+pub(crate) fn try_get(
+    addr: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    let raw = try_get_bytes(addr, target, headers)?;
+    let body = String::from_utf8(raw.body)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "body not UTF-8"))?;
+    Ok(Response {
         status: raw.status,
         headers: raw.headers,
-        body: String::from_utf8(raw.body).unwrap(),
-    }
+        body,
+    })
 }
 
 /// An HTTP answer whose body is kept as bytes (a gzip body, say).
@@ -189,30 +258,39 @@ impl RawResponse {
 
 /// [`get`], with the body as bytes.
 pub(crate) fn get_bytes(addr: &str, target: &str, headers: &[(&str, &str)]) -> RawResponse {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream
-        .set_write_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    try_get_bytes(addr, target, headers).unwrap_or_else(|e| panic!("GET {target} on {addr}: {e}"))
+}
+
+/// [`get_bytes`], with an error instead of a panic when the exchange fails.
+pub(crate) fn try_get_bytes(
+    addr: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<RawResponse> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(20)))?;
     let mut request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    stream.read_to_end(&mut raw)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("a header block");
-    let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+        .ok_or_else(|| bad("no header block"))?;
+    let head = String::from_utf8(raw[..split].to_vec()).map_err(|_| bad("head not UTF-8"))?;
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("no status line"))?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -223,11 +301,11 @@ pub(crate) fn get_bytes(addr: &str, target: &str, headers: &[(&str, &str)]) -> R
     if chunked {
         body = dechunk(&body);
     }
-    RawResponse {
+    Ok(RawResponse {
         status,
         headers,
         body,
-    }
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -304,4 +382,56 @@ pub(crate) fn assert_all_sections_ok(body: &serde_json::Value) {
             body["collector"]
         );
     }
+}
+
+/// A small database with one running agent, and a fake `/proc` in which that
+/// agent's `stat` is a FIFO nobody writes: reading it blocks for good (the
+/// hung read of issue #10). Returns the database and the proc root.
+pub(crate) fn hung_agent(dir: &Path) -> (PathBuf, PathBuf) {
+    let db = gen_db(
+        dir,
+        "hung.db",
+        &[
+            "--tasks",
+            "4",
+            "--active-tasks",
+            "1",
+            "--jobs",
+            "3",
+            "--runs",
+            "3",
+            "--running",
+            "1",
+            "--queued",
+            "1",
+        ],
+    );
+    let pids = running_pids(&db);
+    let proc_root = fake_proc_root(dir, &pids);
+    let stat = proc_root.join(format!("{}/stat", pids[0]));
+    fs::remove_file(&stat).unwrap();
+    nix::unistd::mkfifo(
+        &stat,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    (db, proc_root)
+}
+
+/// [`hung_agent`], and the serving process's own `stat` under the fake
+/// `/proc` (`self/stat`, which the `process` section of `vitals serve`
+/// reads) a FIFO nobody writes too. The agent's hung read costs that agent
+/// only (its own budget); the `process` section's hung read keeps the
+/// section's run in flight past its deadline (`timeout`, then `busy`), the
+/// blocking work a serving process must abandon at shutdown.
+pub(crate) fn hung_reads(dir: &Path) -> (PathBuf, PathBuf) {
+    let (db, proc_root) = hung_agent(dir);
+    let own = proc_root.join("self");
+    fs::create_dir_all(&own).unwrap();
+    nix::unistd::mkfifo(
+        &own.join("stat"),
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .unwrap();
+    (db, proc_root)
 }
