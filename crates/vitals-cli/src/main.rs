@@ -1,7 +1,7 @@
 //! `vitals`: the command-line tool of the vitals collector framework.
 //!
 //! Each subcommand lives in its own module (`snapshot`, `gen_db`, `serve`,
-//! `demo`, `doctor`, `bench`); [`stack`] holds what they share (store + `/proc` + assembler +
+//! `demo`, `doctor`, `bench`, `watch`, `rules`); [`stack`] holds what they share (store + `/proc` + assembler +
 //! router, and the HTTP server loop). Adding a command is a new module plus
 //! one [`Command`] variant and its arm in [`run`].
 
@@ -11,6 +11,7 @@ mod demo;
 mod doctor;
 mod error;
 mod gen_db;
+mod rules;
 mod serve;
 mod snapshot;
 mod stack;
@@ -53,6 +54,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Watch a vitals endpoint live: CPU, verdicts, queue trend, spend rate.
     Watch(watch::Args),
+    /// Print Prometheus alerting and recording rules for the chosen thresholds.
+    Rules(rules::Args),
     /// A demo agent process (used by `vitals demo`).
     #[command(name = "__agent", hide = true)]
     Agent(child::Args),
@@ -68,6 +71,7 @@ impl Command {
             | Command::Doctor(_)
             | Command::Bench(_)
             | Command::Watch(_)
+            | Command::Rules(_)
             | Command::Agent(_) => "error",
         }
     }
@@ -99,6 +103,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Bench(args) => block_on(async { bench::run(args).await.map_err(CliError::from) }),
         Command::Watch(args) => block_on(watch::run(&args)),
+        Command::Rules(args) => rules::run(&args),
         Command::Agent(args) => child::run(&args),
     }
 }
