@@ -238,3 +238,28 @@ fn promtool_unit_tests_of_the_rules_pass() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn docs_alerts_md_describes_every_alert_and_record() {
+    let docs = std::fs::read_to_string(root().join("docs/alerts.md")).unwrap();
+    let mut options = vitals_client::rules::RuleOptions::default();
+    options.thresholds.cost_per_hour = Some(20.0);
+    let file = vitals_client::rules::RuleFile::generate(&options).unwrap();
+    for alert in file.alerts() {
+        assert!(
+            docs.contains(&format!("### {} (", alert.alert)),
+            "docs/alerts.md has no section for {}",
+            alert.alert
+        );
+        // The documented expression is the generated one (with the defaults).
+        let expr = alert.expr.lines().next().unwrap();
+        assert!(docs.contains(expr), "docs/alerts.md lacks {expr:?}");
+    }
+    for record in file.records() {
+        assert!(
+            docs.contains(&format!("`{}`", record.record)),
+            "docs/alerts.md does not name {}",
+            record.record
+        );
+    }
+}
