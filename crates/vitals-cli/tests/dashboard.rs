@@ -83,8 +83,8 @@ impl ExprVisitor for Names {
 }
 
 fn metric_names(expr: &str) -> BTreeSet<String> {
-    let parsed = parser::parse(&substitute(expr))
-        .unwrap_or_else(|e| panic!("{expr:?} does not parse: {e}"));
+    let parsed =
+        parser::parse(&substitute(expr)).unwrap_or_else(|e| panic!("{expr:?} does not parse: {e}"));
     let mut names = Names::default();
     walk_expr(&mut names, &parsed).unwrap();
     assert!(!names.0.is_empty(), "{expr:?} selects no metric");

@@ -6,7 +6,16 @@
 //! promtool comes from Debian's `prometheus` package (`.ci/run` installs it).
 //! Without it the promtool tests say on stderr that they are skipped, and
 //! fail under `CI=true`.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+#![expect(
+    clippy::print_stderr,
+    reason = "the shared helpers forward a child's stderr"
+)]
 
 #[allow(dead_code, reason = "each test binary uses a part of the helpers")]
 mod common;
@@ -120,7 +129,11 @@ fn the_rules_hold_every_alert_and_read_their_thresholds() {
         all.extend_from_slice(args);
         let out = run(&all);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(text(&out.stderr).contains(says), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -179,9 +192,21 @@ fn promtool_accepts_the_shipped_rules_and_other_thresholds() {
             "--rate-window",
             "1m",
         ],
-        &["--job", "vitals|orchestrator-.*", "--cost-per-hour", "0.000001"],
+        &[
+            "--job",
+            "vitals|orchestrator-.*",
+            "--cost-per-hour",
+            "0.000001",
+        ],
         // A job name that needs quoting in PromQL (and a valid RE2 escape).
-        &["--job", r#"we"ird\.job"#, "--stuck-cpu", "0", "--retry-attempts", "0"],
+        &[
+            "--job",
+            r#"we"ird\.job"#,
+            "--stuck-cpu",
+            "0",
+            "--retry-attempts",
+            "0",
+        ],
         &[
             "--stuck-window",
             "1h30m500ms",

@@ -98,7 +98,11 @@ fn evaluated_groups(prometheus: &Prometheus) -> Vec<Value> {
             .cloned()
             .unwrap_or_default();
         let all_evaluated = groups.len() == 2
-            && groups.iter().all(|g| g["lastEvaluation"].as_str().is_some_and(|t| !t.starts_with("0001")))
+            && groups.iter().all(|g| {
+                g["lastEvaluation"]
+                    .as_str()
+                    .is_some_and(|t| !t.starts_with("0001"))
+            })
             && groups.iter().all(|g| {
                 g["rules"]
                     .as_array()
@@ -138,8 +142,18 @@ fn prometheus_evaluates_the_rules_over_vitals_serve_with_real_agents() {
         dir.path(),
         "rules.db",
         &[
-            "--tasks", "10", "--active-tasks", "2", "--jobs", "10", "--runs", "10", "--running",
-            "2", "--queued", "1",
+            "--tasks",
+            "10",
+            "--active-tasks",
+            "2",
+            "--jobs",
+            "10",
+            "--runs",
+            "10",
+            "--running",
+            "2",
+            "--queued",
+            "1",
         ],
     );
     {
@@ -175,8 +189,7 @@ fn prometheus_evaluates_the_rules_over_vitals_serve_with_real_agents() {
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{}",
         scrape_job("vitals", &addr, None)
     );
-    let Some(prometheus) = Prometheus::start(&config, &[("vitals.rules.yml", &rules)], test)
-    else {
+    let Some(prometheus) = Prometheus::start(&config, &[("vitals.rules.yml", &rules)], test) else {
         return;
     };
     let ready = started.elapsed();

@@ -15,7 +15,16 @@
 //!
 //! promtool comes from Debian's `prometheus` package; without it the test
 //! says on stderr that it is skipped, and fails under `CI=true`.
-#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+#![expect(
+    clippy::print_stderr,
+    reason = "the shared helpers forward a child's stderr"
+)]
 
 #[allow(dead_code, reason = "each test binary uses a part of the helpers")]
 mod common;
@@ -189,7 +198,9 @@ fn cast() -> Vec<Character> {
 async fn minute(m: i64) -> (Snapshot, Vec<(String, f64)>) {
     let now = t0() + chrono::Duration::minutes(m);
     let mut rows = Vec::new();
-    let mut proc = FakeProc::new().with_clk_tck(Some(HZ)).with_boot_time(boot());
+    let mut proc = FakeProc::new()
+        .with_clk_tck(Some(HZ))
+        .with_boot_time(boot());
     for c in cast() {
         if m < c.from_minute {
             continue;
@@ -272,10 +283,7 @@ fn verdicts(history: &[Snapshot], m: usize, t: &Thresholds) -> BTreeMap<String, 
             let long = window
                 .as_ref()
                 .and_then(|w| w.agent(agent.agent.job_id, agent.agent.run_id));
-            (
-                agent.agent.agent.clone().unwrap(),
-                t.verdict(agent, long),
-            )
+            (agent.agent.agent.clone().unwrap(), t.verdict(agent, long))
         })
         .collect()
 }
@@ -303,7 +311,10 @@ fn expect_agents(expr: &str, m: i64, agents: &BTreeSet<String>) -> Value {
 
 /// Runs the story with `thresholds`; returns the verdict sets at the end
 /// (stuck, gone) once promtool agreed with them all along.
-async fn agree(thresholds: &Thresholds, test: &str) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
+async fn agree(
+    thresholds: &Thresholds,
+    test: &str,
+) -> Option<(BTreeSet<String>, BTreeSet<String>)> {
     let promtool = tool("promtool", test)?;
     let mut history = Vec::new();
     let mut series: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();

@@ -101,11 +101,7 @@ fn scalar(text: &str) -> String {
             text.to_ascii_lowercase().as_str(),
             "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
         );
-    if safe {
-        text.to_owned()
-    } else {
-        quoted(text)
-    }
+    if safe { text.to_owned() } else { quoted(text) }
 }
 
 /// A YAML double-quoted scalar holding exactly `text`.
@@ -142,7 +138,10 @@ mod tests {
     fn quoting() {
         let check = |text: &str, expected: &str| assert_eq!(quoted(text), expected, "{text:?}");
         check("plain", r#""plain""#);
-        check(r#"{{ printf "%.2f" $value }}"#, r#""{{ printf \"%.2f\" $value }}""#);
+        check(
+            r#"{{ printf "%.2f" $value }}"#,
+            r#""{{ printf \"%.2f\" $value }}""#,
+        );
         check("a\\b\nc\td", r#""a\\b\nc\td""#);
         check("\u{7f}\u{0}\u{85}", r#""\x7f\x00\x85""#);
         check("\u{2028}é", "\"\\u2028é\"");
@@ -151,7 +150,10 @@ mod tests {
     #[test]
     fn scalars_are_plain_only_when_safe() {
         let check = |text: &str, expected: &str| assert_eq!(scalar(text), expected, "{text:?}");
-        check("agent:vitals_agent_cpu:rate2m", "agent:vitals_agent_cpu:rate2m");
+        check(
+            "agent:vitals_agent_cpu:rate2m",
+            "agent:vitals_agent_cpu:rate2m",
+        );
         check("vitals.rules", "vitals.rules");
         check("warning", "warning");
         check("yes", r#""yes""#);
