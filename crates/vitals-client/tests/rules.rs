@@ -1,7 +1,6 @@
 //! `vitals_client::rules`: what the generated file holds for given
 //! options, and the options it refuses. (promtool checks and runs the
 //! rules in `crates/vitals-cli/tests/rules*.rs`.)
-#![expect(clippy::unwrap_used, reason = "tests")]
 
 use std::time::Duration;
 
