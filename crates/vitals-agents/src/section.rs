@@ -17,6 +17,9 @@ use crate::fields::{
 use crate::proc::{self, InFlight, Lookup, ProcFields};
 use crate::{AgentSource, KEY, ORDER, RunningAgent};
 
+/// The label of `vitals_agent_process_status` that holds `proc_status`.
+const STATUS_LABEL: &str = "status";
+
 /// The `agents` section: one entry per running agent, with its process facts.
 ///
 /// Each entry holds, in this order, the contract-v1 fields `agent`,
@@ -88,10 +91,16 @@ use crate::{AgentSource, KEY, ORDER, RunningAgent};
 /// | `vitals_agent_tree_procs` | gauge | | `tree_procs` |
 /// | `vitals_agent_proc_age` | gauge | seconds | `proc_age_s` |
 /// | `vitals_agent_state` | gauge | | 1, with an extra `state` label |
+/// | `vitals_agent_tree_cpu` | gauge | seconds | `tree_cpu_ticks / clk_tck`, when `clk_tck` is known |
+/// | `vitals_agent_start_ticks` | gauge | | `start_ticks` (another value under the same labels: the pid was reused) |
+/// | `vitals_agent_process_status` | gauge | | 1, with an extra `status` label: `proc_status` (`ok`, `no_pid`, `no_such_process`, ...) |
 ///
-/// `vitals_agent_tree_cpu_ticks` is a gauge, not a counter: a child that
-/// exits takes its ticks out of the tree sum, and a counter that drops would
-/// read as a reset. `null` values have no sample.
+/// `vitals_agent_tree_cpu_ticks` and `vitals_agent_tree_cpu` are gauges,
+/// not counters: a child that exits takes its ticks out of the tree sum, and
+/// a counter that drops would read as a reset. `null` values have no sample.
+/// `vitals_agent_process_status` has one series per agent, for its current
+/// status: with it a rule tells a dead pid (`no_such_process`) from a
+/// sample that is missing because the target is.
 #[derive(Debug, Clone)]
 pub struct AgentsSection {
     source: Arc<dyn AgentSource>,
@@ -343,20 +352,53 @@ impl Section for AgentsSection {
                 ),
             ),
         ];
+        // Added after the families above (additive): what a rule needs to
+        // tell a dead or reused pid from a missing sample, and the tree's
+        // CPU in seconds.
+        let mut tree_cpu_seconds = family(
+            "vitals_agent_tree_cpu",
+            "CPU time of the agent process and its live descendants (drops when a child exits).",
+            Gauge,
+            Some("seconds"),
+        );
+        let mut start_ticks = family(
+            "vitals_agent_start_ticks",
+            "When the agent process started, in clock ticks after boot (another value under the same pid: the pid was reused).",
+            Gauge,
+            None,
+        );
+        let mut process_status = family(
+            "vitals_agent_process_status",
+            "How reading the agent's process went (the label: ok, no_pid, no_such_process, ...), always 1.",
+            Gauge,
+            None,
+        );
         let ticks_per_second = self.clk_tck.filter(|t| *t > 0);
         for entry in value.as_array().into_iter().flatten() {
             let labels =
                 [AGENT, JOB_ID, RUN_ID, PID].map(|name| (name, label_value(entry.get(name))));
+            let with = |name: &'static str, value: &str| {
+                let mut labels = labels.to_vec();
+                labels.push((name, value.to_owned()));
+                labels
+            };
             if let Some(letter) = entry.get(STATE).and_then(Value::as_str) {
-                let mut with_state = labels.to_vec();
-                with_state.push((STATE, letter.to_owned()));
-                state.push(with_state, 1.0);
+                state.push(with(STATE, letter), 1.0);
             }
-            if let (Some(ticks), Some(per_second)) = (
-                entry.get(CPU_TICKS).and_then(Value::as_f64),
-                ticks_per_second,
-            ) {
-                cpu_seconds.push(labels.clone(), ticks / per_second as f64);
+            if let Some(status) = entry.get(PROC_STATUS).and_then(Value::as_str) {
+                process_status.push(with(STATUS_LABEL, status), 1.0);
+            }
+            if let Some(per_second) = ticks_per_second {
+                let per_second = per_second as f64;
+                if let Some(ticks) = entry.get(CPU_TICKS).and_then(Value::as_f64) {
+                    cpu_seconds.push(labels.clone(), ticks / per_second);
+                }
+                if let Some(ticks) = entry.get(TREE_CPU_TICKS).and_then(Value::as_f64) {
+                    tree_cpu_seconds.push(labels.clone(), ticks / per_second);
+                }
+            }
+            if let Some(ticks) = entry.get(START_TICKS).and_then(Value::as_f64) {
+                start_ticks.push(labels.clone(), ticks);
             }
             for (field, family) in &mut plain {
                 if let Some(number) = entry.get(*field).and_then(Value::as_f64) {
@@ -371,5 +413,8 @@ impl Section for AgentsSection {
             family.emit_into(out);
         }
         state.emit_into(out);
+        tree_cpu_seconds.emit_into(out);
+        start_ticks.emit_into(out);
+        process_status.emit_into(out);
     }
 }

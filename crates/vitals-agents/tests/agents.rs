@@ -748,12 +748,33 @@ fn metrics_per_agent() {
                 1
             ),
             ("vitals_agent_state", None, MetricKind::Gauge, 1),
+            (
+                "vitals_agent_tree_cpu",
+                Some("seconds"),
+                MetricKind::Gauge,
+                1
+            ),
+            ("vitals_agent_start_ticks", None, MetricKind::Gauge, 1),
+            ("vitals_agent_process_status", None, MetricKind::Gauge, 1),
         ]
     );
     let values: Vec<f64> = out.iter().map(|f| f.samples[0].value).collect();
     assert_eq!(
         values,
-        [250.0, 2.5, 100.0, 1_048_576.0, 4.0, 1000.0, 3.0, 90.0, 1.0]
+        [
+            250.0,
+            2.5,
+            100.0,
+            1_048_576.0,
+            4.0,
+            1000.0,
+            3.0,
+            90.0,
+            1.0,
+            10.0,
+            started_ago(90) as f64,
+            1.0
+        ]
     );
     let labels =
         |f: &MetricFamily, i: usize| -> Vec<(String, String)> { f.samples[i].labels.clone() };
@@ -791,6 +812,53 @@ fn metrics_per_agent() {
             ("pid", "100"),
             ("state", "R")
         ])
+    );
+    assert_eq!(
+        labels(&out[11], 0),
+        want(&[
+            ("agent", "agent-1"),
+            ("job_id", "1"),
+            ("run_id", "10"),
+            ("pid", "100"),
+            ("status", "ok")
+        ])
+    );
+}
+
+/// A dead pid has no CPU sample, but its status says why: a rule can tell
+/// it from a target that is missing.
+#[test]
+fn metrics_say_how_reading_the_process_went() {
+    let value = json!([
+        unread(expected(1, json!(100)), "no_such_process"),
+        unread(expected(2, Value::Null), "no_pid"),
+    ]);
+    let out = families(&section_with_clk_tck(Some(100)), &value);
+    let status = out
+        .iter()
+        .find(|f| f.name == "vitals_agent_process_status")
+        .unwrap();
+    let statuses: Vec<(&str, &str, f64)> = status
+        .samples
+        .iter()
+        .map(|s| {
+            let label = |name: &str| {
+                s.labels
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap()
+            };
+            (label("pid"), label("status"), s.value)
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [("100", "no_such_process", 1.0), ("", "no_pid", 1.0)]
+    );
+    assert!(
+        out.iter().all(|f| !f.name.contains("cpu")),
+        "no CPU sample for a dead pid"
     );
 }
 

@@ -10,6 +10,7 @@ use vitals::sqlite::SqliteError;
 use vitals_refdb::RefDbError;
 
 use crate::bench::BenchError;
+use crate::rules::RulesCliError;
 use crate::watch::WatchError;
 
 /// Everything a `vitals` command can fail with. Degraded sections are not
@@ -173,6 +174,10 @@ pub(crate) enum CliError {
     /// `watch` could not watch (its own exit codes: see `watch::Args`).
     #[error("cannot watch")]
     Watch(#[from] WatchError),
+
+    /// `rules` could not make the rules from its flags.
+    #[error(transparent)]
+    Rules(#[from] RulesCliError),
 }
 
 impl CliError {
@@ -187,7 +192,8 @@ impl CliError {
             | CliError::Unauthenticated { .. }
             | CliError::OutputExists { .. }
             | CliError::NotADatabase { .. }
-            | CliError::Shape(_) => 2,
+            | CliError::Shape(_)
+            | CliError::Rules(_) => 2,
             CliError::Runtime(_)
             | CliError::Signals(_)
             | CliError::Assemble(_)

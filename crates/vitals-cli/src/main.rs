@@ -1,11 +1,11 @@
 //! `vitals`: the command-line tool of the vitals collector framework.
 //!
 //! Each subcommand lives in its own module (`snapshot`, `gen_db`, `serve`,
-//! `demo`, `doctor`, `bench`, `watch`); [`stack`] holds what they share (store +
-//! `/proc` + assembler + app, the `--listen` address, the HTTP server), and
-//! [`lifecycle`] the signals and the bounded shutdown of a serving command.
-//! Adding a command is a new module plus one [`Command`] variant and its arm
-//! in [`run`].
+//! `demo`, `doctor`, `bench`, `watch`, `rules`); [`stack`] holds what they
+//! share (store + `/proc` + assembler + app, the `--listen` address, the HTTP
+//! server), and [`lifecycle`] the signals and the bounded shutdown of a
+//! serving command. Adding a command is a new module plus one [`Command`]
+//! variant and its arm in [`run`].
 
 mod bench;
 mod child;
@@ -16,6 +16,7 @@ mod error;
 mod gen_db;
 mod lifecycle;
 mod logging;
+mod rules;
 mod serve;
 mod server_section;
 mod snapshot;
@@ -61,6 +62,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Watch a vitals endpoint live: CPU, verdicts, queue trend, spend rate.
     Watch(watch::Args),
+    /// Print Prometheus alerting and recording rules for the chosen thresholds.
+    Rules(rules::Args),
     /// A demo agent process (used by `vitals demo`).
     #[command(name = "__agent", hide = true)]
     Agent(child::Args),
@@ -76,6 +79,7 @@ impl Command {
             | Command::Doctor(_)
             | Command::Bench(_)
             | Command::Watch(_)
+            | Command::Rules(_)
             | Command::Agent(_) => "error",
         }
     }
@@ -112,6 +116,7 @@ fn run(command: Command) -> Result<(), CliError> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Bench(args) => block_on(async { bench::run(args).await.map_err(CliError::from) }),
         Command::Watch(args) => block_on(watch::run(&args)),
+        Command::Rules(args) => rules::run(&args),
         Command::Agent(args) => child::run(&args),
     }
 }

@@ -219,3 +219,34 @@ pub enum ThresholdError {
         expected: &'static str,
     },
 }
+
+/// Options the rules cannot be generated from
+/// ([`RuleFile::generate`](crate::rules::RuleFile::generate)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RulesError {
+    /// The job cannot be a label matcher.
+    #[error("invalid job {job:?}: {reason}")]
+    Job {
+        /// The job as given.
+        job: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A window the rules cannot use.
+    #[error("invalid {name}: {reason}")]
+    Window {
+        /// The threshold or option.
+        name: &'static str,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A number that is negative or not finite.
+    #[error("invalid {name}: {value} is not a finite, non-negative number")]
+    Number {
+        /// The threshold.
+        name: &'static str,
+        /// The value, as text.
+        value: String,
+    },
+}

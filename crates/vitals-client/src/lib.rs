@@ -14,7 +14,10 @@
 //!   and process tree, jobs finished, spend per hour), matched by process
 //!   identity so that a reused pid never yields a rate;
 //! * [`Thresholds`] and [`Verdict`]: busy, idle, stuck, gone or new, by one
-//!   set of thresholds.
+//!   set of thresholds;
+//! * [`rules`]: the Prometheus recording and alerting rules generated from
+//!   the same [`Thresholds`], so that Prometheus and a watcher call the same
+//!   agent stuck.
 //!
 //! It depends on no collector crate: it reads the contract, nothing else.
 //!
@@ -49,12 +52,13 @@ mod error;
 mod fetch;
 mod model;
 mod ordered;
+pub mod rules;
 mod verdict;
 
 pub use async_trait::async_trait;
 pub use codes::{ProcStatus, SectionStatus};
 pub use delta::{AgentDelta, CostDelta, Delta, Match, QueueDelta};
-pub use error::{DurationError, FetchError, ParseError, ThresholdError};
+pub use error::{DurationError, FetchError, ParseError, RulesError, ThresholdError};
 pub use fetch::{Fetch, HttpFetcher, HttpFetcherBuilder};
 pub use model::{
     Agent, Aggregate, Body, Collector, Cost, ErrorMeta, FieldMeta, Queue, Retries, RunningCost,

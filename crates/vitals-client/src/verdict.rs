@@ -111,6 +111,19 @@ pub struct Thresholds {
     /// of the two ages and the agent's start-up.
     #[serde(with = "crate::duration::text")]
     pub pid_reuse_slack: Duration,
+    /// How long a scrape target may be down (`up == 0`) before an alert
+    /// fires (default 2 min). Used by the alerting rules only: a watcher
+    /// sees a failed fetch at once.
+    #[serde(with = "crate::duration::text")]
+    pub down_for: Duration,
+    /// How long the worker's circuit breaker may stay open (or half-open)
+    /// before an alert fires (default 5 min). Used by the alerting rules.
+    #[serde(with = "crate::duration::text")]
+    pub breaker_open_for: Duration,
+    /// How long a section may stay in `error`, `panic`, `timeout` or `busy`
+    /// before an alert fires (default 5 min). Used by the alerting rules.
+    #[serde(with = "crate::duration::text")]
+    pub section_failing_for: Duration,
 }
 
 impl Default for Thresholds {
@@ -124,13 +137,17 @@ impl Default for Thresholds {
             retry_attempts: 3,
             cost_per_hour: None,
             pid_reuse_slack: Duration::from_secs(2),
+            down_for: Duration::from_secs(2 * 60),
+            breaker_open_for: Duration::from_secs(5 * 60),
+            section_failing_for: Duration::from_secs(5 * 60),
         }
     }
 }
 
 /// The names [`Thresholds::set`] knows.
 const NAMES: &str = "stuck_cpu, stuck_window, stuck_min_runtime, gone_for, backlog_for, \
-                     retry_attempts, cost_per_hour, pid_reuse_slack";
+                     retry_attempts, cost_per_hour, pid_reuse_slack, down_for, \
+                     breaker_open_for, section_failing_for";
 
 fn secs(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
@@ -169,6 +186,9 @@ impl Thresholds {
             "gone_for" => self.gone_for = duration("gone_for")?,
             "backlog_for" => self.backlog_for = duration("backlog_for")?,
             "pid_reuse_slack" => self.pid_reuse_slack = duration("pid_reuse_slack")?,
+            "down_for" => self.down_for = duration("down_for")?,
+            "breaker_open_for" => self.breaker_open_for = duration("breaker_open_for")?,
+            "section_failing_for" => self.section_failing_for = duration("section_failing_for")?,
             "retry_attempts" => {
                 self.retry_attempts =
                     value

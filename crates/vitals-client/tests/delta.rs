@@ -344,7 +344,8 @@ fn thresholds_defaults_serde_and_cli_values() {
         json,
         json!({"stuck_cpu": 0.01, "stuck_window": "10m", "stuck_min_runtime": "15m",
                "gone_for": "5m", "backlog_for": "15m", "retry_attempts": 3,
-               "cost_per_hour": null, "pid_reuse_slack": "2s"})
+               "cost_per_hour": null, "pid_reuse_slack": "2s", "down_for": "2m",
+               "breaker_open_for": "5m", "section_failing_for": "5m"})
     );
     assert_eq!(serde_json::from_value::<Thresholds>(json).unwrap(), t);
     let partial: Thresholds = serde_json::from_str(r#"{"stuck_window":"90s"}"#).unwrap();

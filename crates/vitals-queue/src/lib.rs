@@ -55,10 +55,12 @@ use std::sync::Arc;
 use serde_json::Value;
 use vitals_core::{Collect, Resources, Section, SectionError, async_trait};
 
+mod breaker;
 pub mod fake;
 pub mod fields;
 mod section;
 
+pub use breaker::{BreakerSnapshot, BreakerState};
 pub use section::QueueSection;
 
 /// The key this section fills in the snapshot.
@@ -103,6 +105,44 @@ pub trait QueueSource: Send + Sync + fmt::Debug + 'static {
 /// breaker and the concurrency settings. Implemented by the host.
 pub trait WorkerProbe: Send + Sync + fmt::Debug + 'static {
     /// The circuit breaker's snapshot, as a JSON object (or `null` when there is none).
+    ///
+    /// Any object is accepted and published as it is. By convention its
+    /// `state` is `"closed"`, `"open"` or `"half-open"` ([`BreakerState`]):
+    /// the metrics then say `vitals_breaker_state{state="open"} 1`, which
+    /// the `VitalsBreakerOpen` alert rule selects on (`docs/alerts.md`).
+    /// Its other top-level numbers and booleans become
+    /// `vitals_breaker_<field>` gauges. [`BreakerSnapshot`] builds such an
+    /// object:
+    ///
+    /// ```
+    /// use serde_json::Value;
+    /// use vitals_core::SectionError;
+    /// use vitals_queue::{BreakerSnapshot, BreakerState, WorkerProbe};
+    ///
+    /// #[derive(Debug)]
+    /// struct Worker {
+    ///     failures: u32,
+    /// }
+    ///
+    /// impl WorkerProbe for Worker {
+    ///     fn breaker(&self) -> Result<Value, SectionError> {
+    ///         let state = if self.failures >= 5 { BreakerState::Open } else { BreakerState::Closed };
+    ///         Ok(BreakerSnapshot::new(state)
+    ///             .with_field("consecutive_failures", self.failures)
+    ///             .into_value())
+    ///     }
+    ///     fn max_concurrency(&self) -> Result<Option<i64>, SectionError> {
+    ///         Ok(Some(4))
+    ///     }
+    ///     fn poll_interval(&self) -> Result<Option<f64>, SectionError> {
+    ///         Ok(Some(2.0))
+    ///     }
+    /// }
+    ///
+    /// let breaker = Worker { failures: 7 }.breaker()?;
+    /// assert_eq!(breaker["state"], "open");
+    /// # Ok::<(), SectionError>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -45,7 +45,8 @@ use crate::{KEY, KNOWN_STATUSES, ORDER, QueueSource, RetryStats, WorkerProbe};
 /// attempts over non-terminal jobs: it falls when jobs finish, hence a
 /// gauge), `vitals_queue_max_attempts`, `vitals_queue_max_concurrency`,
 /// `vitals_queue_poll_interval_seconds`; for the breaker,
-/// `vitals_breaker_state{state}` = 1 when its `state` is a string, and one
+/// `vitals_breaker_state{state}` = 1 when its `state` is a string (by
+/// convention `closed`, `open` or `half-open`: [`BreakerState`](crate::BreakerState)), and one
 /// `vitals_breaker_<field>` gauge per top-level number or boolean (as 0/1)
 /// of the breaker, in field-name order, the field name sanitized to `[a-zA-Z0-9_]` (a name
 /// ending in an OpenMetrics suffix such as `_total` or `_count` gets

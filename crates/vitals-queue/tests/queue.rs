@@ -503,6 +503,21 @@ fn breaker_fields_colliding_after_sanitizing_keep_the_first() {
     assert_eq!(families(&value)[1].samples[0].value, 1.0);
 }
 
+#[test]
+fn a_typed_breaker_snapshot_gives_the_state_an_alert_selects_on() {
+    use vitals_queue::{BreakerSnapshot, BreakerState};
+    let breaker = BreakerSnapshot::new(BreakerState::Open)
+        .with_field("consecutive_failures", 5)
+        .into_value();
+    let value = json!({ "breaker": breaker });
+    let expected: Flat = [
+        gauge("vitals_breaker_state", None, &[(&[("state", "open")], 1.0)]),
+        gauge("vitals_breaker_consecutive_failures", None, &[(&[], 5.0)]),
+    ]
+    .concat();
+    assert_eq!(flat(&families(&value)), expected);
+}
+
 // ---- registry ----
 
 #[tokio::test]
