@@ -6,12 +6,7 @@
 //! promtool comes from Debian's `prometheus` package (`.ci/run` installs it).
 //! Without it the promtool tests say on stderr that they are skipped, and
 //! fail under `CI=true`.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(
     clippy::print_stderr,
     reason = "the shared helpers forward a child's stderr"

@@ -8,12 +8,7 @@
 //! it). Without it the test says on stderr that it is skipped, and fails
 //! under `CI=true`. Every process writes its output to a file, and every
 //! wait is bounded.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(clippy::print_stderr, reason = "tests say how long they took")]
 
 #[allow(dead_code, reason = "each test binary uses a part of the helpers")]

@@ -15,12 +15,7 @@
 //!
 //! promtool comes from Debian's `prometheus` package; without it the test
 //! says on stderr that it is skipped, and fails under `CI=true`.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "tests"
-)]
+#![expect(clippy::unwrap_used, clippy::panic, reason = "tests")]
 #![expect(
     clippy::print_stderr,
     reason = "the shared helpers forward a child's stderr"
