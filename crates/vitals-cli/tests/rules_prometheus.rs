@@ -16,38 +16,17 @@ mod common;
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::agents::{Process, RealAgents, real_agents};
 use common::prometheus::{Prometheus, sample, scrape_job, tool};
-use common::{gen_db, run, text, vitals};
+use common::{run, text, vitals};
 use serde_json::Value;
 
 /// How long any one wait may take.
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// A child process killed and reaped when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A demo agent process (`vitals __agent --mode MODE`), output discarded.
-fn agent(mode: &str) -> Process {
-    let child = vitals()
-        .args(["__agent", "--mode", mode])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Process(child)
-}
 
 /// `vitals serve --db DB --listen 127.0.0.1:0`, its output in files under
 /// `dir`; the process and its `HOST:PORT`.
@@ -123,56 +102,11 @@ fn prometheus_evaluates_the_rules_over_vitals_serve_with_real_agents() {
     }
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let busy = agent("busy");
-    let sleeper = agent("idle");
-    // The premise is a child that really burns a core; on a machine loaded
-    // by other work, raise its priority where allowed (root, as in CI).
-    let _ = std::process::Command::new("renice")
-        .args(["-n", "-10", "-p", &busy.0.id().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let db = gen_db(
-        dir.path(),
-        "rules.db",
-        &[
-            "--tasks",
-            "10",
-            "--active-tasks",
-            "2",
-            "--jobs",
-            "10",
-            "--runs",
-            "10",
-            "--running",
-            "2",
-            "--queued",
-            "1",
-        ],
-    );
-    {
-        // The test plays the orchestrator: its two running jobs are the children.
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let ids: Vec<i64> = conn
-            .prepare("SELECT id FROM jobs WHERE status = 'running' ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(ids.len(), 2);
-        for (id, (name, process)) in ids
-            .iter()
-            .zip([("busy-agent", &busy), ("sleepy-agent", &sleeper)])
-        {
-            conn.execute(
-                "UPDATE jobs SET agent = ?1, pid = ?2, started_at = datetime('now') WHERE id = ?3",
-                rusqlite::params![name, process.0.id(), id],
-            )
-            .unwrap();
-        }
-    }
+    let RealAgents {
+        busy,
+        sleeper: _sleeper,
+        db,
+    } = real_agents(dir.path(), "rules.db");
     let (_server, addr) = serve(dir.path(), &db);
 
     // A short rate window for a one-second scrape: `rate` divides by the

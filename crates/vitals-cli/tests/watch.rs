@@ -17,24 +17,15 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{gen_db, vitals};
+use common::agents::{Process, RealAgents, real_agents};
+use common::vitals;
 
 /// How long any one process may take before the test gives up on it.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A child process killed and reaped when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `vitals ARGS` with stdout and stderr in files under `dir`.
 fn start(dir: &Path, name: &str, args: &[&str]) -> (Process, PathBuf, PathBuf) {
@@ -92,18 +83,6 @@ fn serve(dir: &Path, extra: &[&str]) -> (Process, String) {
     }
 }
 
-/// A demo agent process (`vitals __agent --mode MODE`), output discarded.
-fn agent(mode: &str) -> Process {
-    let child = vitals()
-        .args(["__agent", "--mode", mode])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Process(child)
-}
-
 /// The cells of the table row of `agent` in `--once` output.
 fn row<'a>(table: &'a str, agent: &str) -> Vec<&'a str> {
     table
@@ -125,57 +104,11 @@ fn cpu(table: &str, agent: &str) -> f64 {
 #[test]
 fn reports_a_busy_agent_busy_and_a_sleeper_idle() {
     let dir = tempfile::tempdir().unwrap();
-    let busy = agent("busy");
-    let sleeper = agent("idle");
-    // The premise is a child that really burns a core. On a machine loaded
-    // by unrelated work (parallel builds) it would get less; where allowed
-    // (root, as in CI), raise its priority so it does. Best effort.
-    let _ = std::process::Command::new("renice")
-        .args(["-n", "-10", "-p", &busy.0.id().to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let db = gen_db(
-        dir.path(),
-        "w.db",
-        &[
-            "--tasks",
-            "10",
-            "--active-tasks",
-            "2",
-            "--jobs",
-            "10",
-            "--runs",
-            "10",
-            "--running",
-            "2",
-            "--queued",
-            "1",
-        ],
-    );
-    {
-        // The test plays the orchestrator: its two running jobs are the children.
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let ids: Vec<i64> = conn
-            .prepare("SELECT id FROM jobs WHERE status = 'running' ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(ids.len(), 2);
-        for (id, (name, process)) in ids
-            .iter()
-            .zip([("busy-agent", &busy), ("sleepy-agent", &sleeper)])
-        {
-            conn.execute(
-                "UPDATE jobs SET agent = ?1, pid = ?2, started_at = datetime('now') WHERE id = ?3",
-                rusqlite::params![name, process.0.id(), id],
-            )
-            .unwrap();
-        }
-    }
+    let RealAgents {
+        busy: _busy,
+        sleeper: _sleeper,
+        db,
+    } = real_agents(dir.path(), "w.db");
     let (_server, url) = serve(dir.path(), &["--db", db.to_str().unwrap()]);
 
     // A loaded machine may not schedule the busy child for a whole

@@ -1,7 +1,9 @@
 //! Helpers shared by the CLI tests: running the real binary, bounded waits,
 //! a tiny HTTP/1.1 client and a fake `/proc` tree; `prometheus` holds
-//! promtool and a real Prometheus server.
+//! promtool and a real Prometheus server, `agents` real busy and sleeping
+//! agent processes.
 
+pub(crate) mod agents;
 pub(crate) mod prometheus;
 
 use std::fs;
