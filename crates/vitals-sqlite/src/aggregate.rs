@@ -23,6 +23,7 @@ use vitals_cost::CostTotals;
 
 use crate::error::SqliteError;
 use crate::queries::{self, Decoded};
+use crate::totals;
 
 /// How the store answers the aggregates. Called on the worker thread inside
 /// the snapshot's read transaction, which was begun at `began` (its point
@@ -74,6 +75,6 @@ impl Aggregates for FullScan {
         path: &Path,
         _began: Instant,
     ) -> Result<Decoded<CostTotals>, SqliteError> {
-        queries::totals(conn, path)
+        totals::totals(conn, path)
     }
 }

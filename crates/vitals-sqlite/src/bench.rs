@@ -14,6 +14,7 @@ use crate::connection::Database;
 use crate::error::SqliteError;
 use crate::options::DEFAULT_BUSY_TIMEOUT;
 use crate::queries;
+use crate::totals;
 
 /// Runs the straightforward per-scrape SQL once on a fresh read-only
 /// connection to `path`, and returns how long it took, opening included.
@@ -57,7 +58,7 @@ pub fn floor_queries(path: impl AsRef<Path>) -> Result<Duration, SqliteError> {
         queries::status_counts(conn, path)?;
         queries::retry_stats(conn, path)?;
         queries::running(conn, path)?;
-        queries::totals(conn, path)?;
+        totals::totals(conn, path)?;
         Ok(())
     })?;
     drop(database);

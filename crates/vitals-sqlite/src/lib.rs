@@ -219,6 +219,7 @@
 //! | `stats` | the counters and [`StoreStats`] |
 //! | `decode` | one stored value decoded, and the issues met (the degraded fields) |
 //! | `queries` | the SQL behind each source method, run on a given connection |
+//! | `totals` | the cost and token totals: their sums, the cheap query whose result types prove the values clean, and the exact query |
 //! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time) |
 //! | `aggregate` | the `Aggregates` seam, and `FullScan` |
 //! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
@@ -250,6 +251,7 @@ mod incremental;
 mod options;
 mod queries;
 mod stats;
+mod totals;
 mod worker;
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use rusqlite::types::ValueRef;
 use vitals_cost::CostTotals;
 
 use crate::error::SqliteError;
-use crate::queries::{self, Decoded, Sums};
+use crate::queries::Decoded;
+use crate::totals::{self, Sums};
 
 use super::marks::{HighWaterMark, rowid_bounds};
 use super::refusal::{MAX_UNSETTLED, Refusal};
@@ -54,7 +55,7 @@ pub(super) fn full_with_tally(
     conn: &Connection,
     path: &Path,
 ) -> Result<(Decoded<CostTotals>, Result<RunTally, Refusal>), SqliteError> {
-    let (all, first_unfinished) = match queries::totals_sums(
+    let (all, first_unfinished) = match totals::totals_sums(
         conn,
         path,
         Some("MIN(CASE WHEN finished_at IS NULL THEN rowid END)"),
@@ -62,7 +63,7 @@ pub(super) fn full_with_tally(
         Ok(found) => found,
         // No `finished_at` (or no rowid): the plain query answers, no tally.
         Err(error @ SqliteError::MissingColumn { .. }) => {
-            let answer = queries::totals(conn, path)?;
+            let answer = totals::totals(conn, path)?;
             return Ok((answer, Err(Refusal::Sqlite(error))));
         }
         Err(error) => return Err(error),

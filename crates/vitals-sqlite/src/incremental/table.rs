@@ -11,6 +11,7 @@ use vitals_cost::CostTotals;
 
 use crate::error::SqliteError;
 use crate::queries::{self, Decoded};
+use crate::totals;
 
 use super::jobs::{self, JobTally, StatusCounts};
 use super::refusal::Refusal;
@@ -170,7 +171,7 @@ impl IncrementalTable for RunTotals {
     }
 
     fn full_query(conn: &Connection, path: &Path) -> Result<Decoded<CostTotals>, SqliteError> {
-        queries::totals(conn, path)
+        totals::totals(conn, path)
     }
 
     fn full_with_tally(

@@ -14,6 +14,7 @@ const LAYERS: &[&str] = &[
     "stats",
     "decode",
     "queries",
+    "totals",
     "connection",
     "aggregate",
     "worker",

@@ -13,6 +13,7 @@ mod parity;
 mod read_only;
 mod snapshot;
 mod stats;
+mod totals;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
