@@ -204,6 +204,22 @@
 //! [`SqliteStore::stats`] tells a host how it goes: how many inline passes,
 //! fallbacks, reused-mark answers, drifts and recounts there were.
 //!
+//! # Cold builds
+//!
+//! A full query (the first scrape, every scrape with `incremental(false)`)
+//! type-checks each value in SQL only when SQLite's own result types say a
+//! bad value may be there: `SUM` is an integer only when every value was,
+//! and `typeof(MAX(x))` sees a text or blob (see `totals.rs`). Both
+//! history-wide aggregates are computed in one pass per transaction, and
+//! the scan of `agent_runs` is shared, by rowid ranges, with a second
+//! read-only connection on its own thread when that connection can read the
+//! same point in time: a WAL database without a writer (both read the
+//! unchanged file), or a rollback-journal database (the store's shared lock
+//! keeps writers out meanwhile); never a WAL database with a writer. The
+//! counts, the bad values and the overflows are those of the sequential
+//! queries; the cost may differ from one `TOTAL()` in the last bits (see
+//! `parallel.rs`). [`StoreStats::parallel_passes`] counts the shared passes.
+//!
 //! # Module layout
 //!
 //! For whoever carries the crate on (the modules are private, but for
@@ -220,7 +236,8 @@
 //! | `decode` | one stored value decoded, and the issues met (the degraded fields) |
 //! | `queries` | the SQL behind each source method, run on a given connection |
 //! | `totals` | the cost and token totals: their sums, the cheap query whose result types prove the values clean, and the exact query |
-//! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time) |
+//! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time, a second connection at the same point in time) |
+//! | `parallel` | the full scans of a transaction in one pass, shared with a twin connection at the same point in time |
 //! | `aggregate` | the `Aggregates` seam, and `FullScan` |
 //! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
 //! | `incremental/` | the incremental `Aggregates`: `refusal.rs`, `marks.rs`, `jobs.rs`, `runs.rs`, `table.rs`, `recount.rs`, and `mod.rs` (the design note and the control flow) |
@@ -249,6 +266,7 @@ pub mod doctor;
 mod error;
 mod incremental;
 mod options;
+mod parallel;
 mod queries;
 mod stats;
 mod totals;
@@ -357,6 +375,15 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Tests: shares a full scan of `agent_runs` with a twin connection
+    /// from `rows` rowids on.
+    #[cfg(all(test, unix))]
+    #[must_use]
+    fn split_from(mut self, rows: i64) -> Self {
+        self.options.split_min_rows = rows;
+        self
+    }
+
     /// Starts the store. Infallible: a missing or bad file is reported by
     /// each request (and picked up when it appears), and a worker thread
     /// that cannot be spawned makes every request fail with `store_closed`.
@@ -370,7 +397,11 @@ impl SqliteStoreBuilder {
                 Arc::clone(&stats),
             ))
         } else {
-            Box::new(FullScan)
+            Box::new(FullScan::new(
+                self.path.clone(),
+                &self.options,
+                Arc::clone(&stats),
+            ))
         };
         let worker = Worker::new(
             self.path.clone(),
@@ -580,7 +611,7 @@ impl QueueSource for SqliteStore {
     async fn status_counts(&self, cx: &Collect) -> Result<Vec<(String, i64)>, SectionError> {
         let decoded = self
             .client()
-            .call(cx, |s| s.aggregates.status_counts(s.conn, s.path, s.began))
+            .call(cx, |s| s.aggregates.status_counts(&s.tx))
             .await?;
         decoded.issues.record_all(cx, vitals_queue::fields::COUNTS);
         Ok(decoded.rows)
@@ -646,7 +677,7 @@ impl CostSource for SqliteStore {
     async fn totals(&self, cx: &Collect) -> Result<CostTotals, SectionError> {
         let decoded = self
             .client()
-            .call(cx, |s| s.aggregates.totals(s.conn, s.path, s.began))
+            .call(cx, |s| s.aggregates.totals(&s.tx))
             .await?;
         decoded
             .issues

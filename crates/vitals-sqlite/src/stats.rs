@@ -29,6 +29,8 @@ pub(crate) struct Stats {
     pub(crate) reused_mark_answers: AtomicU64,
     /// Requests that ended with the kind `interrupted`.
     pub(crate) interrupted: AtomicU64,
+    /// Full passes whose scan was shared with the twin connection.
+    pub(crate) parallel_passes: AtomicU64,
 }
 
 impl Stats {
@@ -50,6 +52,7 @@ impl Stats {
             fallbacks: get(&self.fallbacks),
             reused_mark_answers: get(&self.reused_mark_answers),
             interrupted: get(&self.interrupted),
+            parallel_passes: get(&self.parallel_passes),
         }
     }
 }
@@ -110,4 +113,9 @@ pub struct StoreStats {
     /// future was dropped before the answer came. The store then stops the
     /// request's statement, or never starts it.
     pub interrupted: u64,
+    /// How many full passes over the history (a cold build, a scrape
+    /// without incremental aggregates) shared their scan of `agent_runs`
+    /// with a second read-only connection at the same point in time, on a
+    /// thread of its own (see the crate documentation, "Cold builds").
+    pub parallel_passes: u64,
 }

@@ -100,6 +100,16 @@ impl Sums {
         }
     }
 
+    /// Whether every token sum lies strictly between `-limit` and `limit`.
+    pub(crate) fn tokens_below(&self, limit: i128) -> bool {
+        self.tokens.iter().all(|t| t.abs() < limit)
+    }
+
+    /// Whether the cost sum is a finite number.
+    pub(crate) fn cost_is_finite(&self) -> bool {
+        (self.cost + self.cost_compensation).is_finite()
+    }
+
     /// Adds (`sign` 1) or subtracts (`sign` -1) other sums.
     pub(crate) fn combine(&mut self, other: &Sums, sign: i8) {
         let f = f64::from(sign);
@@ -194,7 +204,6 @@ pub(crate) enum Rows {
     /// Every row.
     All,
     /// The rows whose rowid lies between the two bounds, both included.
-    #[cfg_attr(not(test), expect(dead_code, reason = "the split scan uses it next"))]
     Between(i64, i64),
 }
 

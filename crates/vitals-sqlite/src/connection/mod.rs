@@ -410,6 +410,141 @@ impl Database {
     }
 }
 
+/// What a second connection needs to read exactly what a [`Database`]'s
+/// open read transaction reads (see [`Database::same_point`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SamePoint {
+    identity: Identity,
+    kind: SameKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SameKind {
+    /// The first connection is detached (immutable): a second detached
+    /// connection reads the same thing while the file keeps this
+    /// fingerprint, which both check after every read.
+    Detached(Fingerprint),
+    /// The first connection reads with SQLite's locking: on a
+    /// rollback-journal database its shared lock keeps every writer from
+    /// changing the file until its transaction ends, so a second reader
+    /// that takes its own shared lock meanwhile reads the same thing. (A
+    /// WAL reader keeps no writer out: no second connection can be at its
+    /// point in time.)
+    Locked,
+}
+
+impl SamePoint {
+    /// Whether `conn`, the first connection, holds what this point needs,
+    /// once a statement of its read transaction has read the database: for
+    /// a locked read, an open transaction on a database not in WAL mode.
+    pub(crate) fn held_by(&self, conn: &Connection) -> bool {
+        match self.kind {
+            SameKind::Detached(_) => true,
+            SameKind::Locked => {
+                !conn.is_autocommit()
+                    && conn
+                        .query_row("PRAGMA main.journal_mode", [], |row| {
+                            row.get::<_, String>(0)
+                        })
+                        .is_ok_and(|mode| !mode.eq_ignore_ascii_case("wal"))
+            }
+        }
+    }
+}
+
+impl Database {
+    /// What a second connection needs to read the same point in time as
+    /// the open connection (`None` without one).
+    pub(crate) fn same_point(&self) -> Option<SamePoint> {
+        let file = self.file.as_ref()?;
+        let open = file.connection.as_ref()?;
+        let kind = match open.mode {
+            Mode::Detached => SameKind::Detached(open.fingerprint),
+            Mode::Locked => SameKind::Locked,
+        };
+        Some(SamePoint {
+            identity: file.identity,
+            kind,
+        })
+    }
+
+    /// Whether the open connection reads the file `point` names, the way
+    /// it needs.
+    fn reads(&self, point: &SamePoint) -> bool {
+        let Some(file) = self.file.as_ref() else {
+            return false;
+        };
+        let Some(open) = file.connection.as_ref() else {
+            return false;
+        };
+        file.identity == point.identity
+            && match point.kind {
+                SameKind::Detached(fingerprint) => {
+                    open.mode == Mode::Detached && open.fingerprint == fingerprint
+                }
+                SameKind::Locked => open.mode == Mode::Locked,
+            }
+    }
+
+    /// Runs `work` in a read transaction of its own that reads exactly
+    /// what the transaction `point` was taken from reads, while that one is
+    /// open (and, for a locked read, has read: see [`SamePoint::held_by`]);
+    /// `Ok(None)` when this connection cannot be at that point (the file
+    /// was replaced or changed, a writer's lock is in the way, or it is
+    /// read another way). Waits for no lock: a `Database` made for this has
+    /// a busy timeout of zero. Interrupted when `cancel` is set.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::Interrupted`] when `cancel` is set; else the errors
+    /// of opening the file and of `work`.
+    pub(crate) fn run_at<T>(
+        &mut self,
+        point: &SamePoint,
+        cancel: &Arc<AtomicBool>,
+        work: impl FnOnce(&Connection, &Path) -> Result<T, SqliteError>,
+    ) -> Result<Option<T>, SqliteError> {
+        if cancel.load(Ordering::Acquire) {
+            return Err(SqliteError::Interrupted { source: None });
+        }
+        self.install(Some(Arc::clone(cancel)));
+        let out = self.read_at(point, work);
+        self.install(None);
+        self.end_transaction();
+        out
+    }
+
+    fn read_at<T>(
+        &mut self,
+        point: &SamePoint,
+        work: impl FnOnce(&Connection, &Path) -> Result<T, SqliteError>,
+    ) -> Result<Option<T>, SqliteError> {
+        self.end_transaction();
+        self.open()?;
+        if !self.reads(point) {
+            return Ok(None);
+        }
+        self.begin()?;
+        let Some(conn) = self.connection() else {
+            return Err(SqliteError::StoreClosed);
+        };
+        let out = match work(conn, &self.path) {
+            Ok(out) => out,
+            // A writer's lock in the way: not at that point, not an error.
+            Err(SqliteError::Busy { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let still = fs::metadata(&self.path)
+            .ok()
+            .and_then(|meta| platform::fingerprint(&self.path, &meta).ok())
+            .is_some_and(|now| now.identity() == point.identity);
+        if self.changed_while_read() || !still {
+            return Ok(None);
+        }
+        Ok(Some(out))
+    }
+}
+
 /// Whether the store can read a database on this platform.
 ///
 /// # Errors

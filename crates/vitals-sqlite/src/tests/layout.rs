@@ -16,6 +16,7 @@ const LAYERS: &[&str] = &[
     "queries",
     "totals",
     "connection",
+    "parallel",
     "aggregate",
     "worker",
     "incremental",

@@ -9,6 +9,7 @@ mod bad_input;
 mod incremental;
 mod layout;
 mod locks;
+mod parallel;
 mod parity;
 mod read_only;
 mod snapshot;
