@@ -70,6 +70,8 @@ fn database(shape: Shape) -> PathBuf {
                 .single()
                 .expect("a valid instant"),
             wal: false,
+            pid_max: vitals_refdb::DEFAULT_PID_MAX,
+            pids: Vec::new(),
         };
         let summary = generate(&partial, &opts).expect("generate the database");
         std::fs::rename(&partial, &path).expect("move the database in place");

@@ -90,6 +90,14 @@ pub(crate) enum CliError {
     #[error("invalid database sizes")]
     Shape(#[source] RefDbError),
 
+    /// `gen-db --pid` names pids that cannot be given to the running jobs,
+    /// or too few pids are free.
+    #[error("invalid pids: {reason}")]
+    Pids {
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Generating the database failed.
     #[error("cannot generate the database {}", path.display())]
     Generate {
@@ -156,6 +164,7 @@ impl CliError {
             | CliError::Token { .. }
             | CliError::Unauthenticated { .. }
             | CliError::OutputExists { .. }
+            | CliError::Pids { .. }
             | CliError::Shape(_) => 2,
             CliError::Runtime(_)
             | CliError::Signals(_)
