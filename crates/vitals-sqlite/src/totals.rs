@@ -25,6 +25,10 @@
 //! - The cost is summed with `TOTAL()`, which adds numbers of either type,
 //!   and `typeof(MAX(cost_usd))` says whether a TEXT or BLOB is there.
 //!
+//! - A `SUM` of NULL is a column of NULLs, or a NaN: SQLite returns NaN as
+//!   NULL, and adding `+inf` and `-inf` gives one. A search for a non-NULL
+//!   value tells which (it scans the rows only when the column is all NULL).
+//!
 //! When the plain aggregates prove the values clean, their answer *is* the
 //! exact query's: the same values, in the same order, through the same
 //! `TOTAL` and `SUM`, and no value skipped. Otherwise (a bad value, an
@@ -316,49 +320,83 @@ pub(crate) fn cheap_totals(
     };
     let sql = format!("SELECT {} FROM agent_runs{range}", select.join(", "));
     let run = || -> rusqlite::Result<Option<(Sums, Option<i64>)>> {
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut found = match bounds {
-            Some(bounds) => stmt.query(bounds)?,
-            None => stmt.query([])?,
-        };
-        let Some(row) = found.next()? else {
-            return Ok(None);
-        };
-        let ValueRef::Integer(runs) = row.get_ref(0)? else {
-            return Ok(None);
-        };
-        let cost = match row.get_ref(1)? {
-            ValueRef::Real(f) if f.is_finite() => f,
-            _ => return Ok(None),
-        };
-        if text_or_blob(row.get_ref(2)?) {
-            return Ok(None);
-        }
-        let mut tokens = [0_i128; 4];
-        for (i, sum) in tokens.iter_mut().enumerate() {
-            *sum = match row.get_ref(3 + i)? {
-                ValueRef::Integer(n) => i128::from(n),
-                ValueRef::Null => 0,
+        let (sums, extra, null_sums) = {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut found = match bounds {
+                Some(bounds) => stmt.query(bounds)?,
+                None => stmt.query([])?,
+            };
+            let Some(row) = found.next()? else {
+                return Ok(None);
+            };
+            let ValueRef::Integer(runs) = row.get_ref(0)? else {
+                return Ok(None);
+            };
+            let cost = match row.get_ref(1)? {
+                ValueRef::Real(f) if f.is_finite() => f,
                 _ => return Ok(None),
             };
-        }
-        for at in 0..checked.len() {
-            if text_or_blob(row.get_ref(3 + TOKEN_COLUMNS.len() + at)?) {
+            if text_or_blob(row.get_ref(2)?) {
                 return Ok(None);
             }
+            let mut tokens = [0_i128; 4];
+            let mut null_sums = Vec::new();
+            for (i, sum) in tokens.iter_mut().enumerate() {
+                *sum = match row.get_ref(3 + i)? {
+                    ValueRef::Integer(n) => i128::from(n),
+                    ValueRef::Null => {
+                        null_sums.push(i);
+                        0
+                    }
+                    _ => return Ok(None),
+                };
+            }
+            for at in 0..checked.len() {
+                if text_or_blob(row.get_ref(3 + TOKEN_COLUMNS.len() + at)?) {
+                    return Ok(None);
+                }
+            }
+            let extra = match row.get_ref(3 + TOKEN_COLUMNS.len() + checked.len())? {
+                ValueRef::Integer(i) => Some(i),
+                _ => None,
+            };
+            let sums = Sums {
+                runs,
+                cost,
+                cost_compensation: 0.0,
+                bad_cost: 0,
+                tokens,
+                bad_tokens: [0; 4],
+            };
+            (sums, extra, null_sums)
+        };
+        // A NULL sum is a column of NULLs, or a NaN (SQLite returns NaN as
+        // NULL: +inf and -inf were added, which are bad values). Which one,
+        // a search for a value tells (it scans the rows only for a column
+        // of NULLs).
+        if sums.runs > 0 {
+            for i in null_sums {
+                let Some((column, _)) = TOKEN_COLUMNS.get(i) else {
+                    return Ok(None);
+                };
+                let sql = format!(
+                    "SELECT EXISTS (SELECT 1 FROM agent_runs WHERE {column} IS NOT NULL{})",
+                    if bounds.is_some() {
+                        " AND rowid BETWEEN ?1 AND ?2"
+                    } else {
+                        ""
+                    }
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let any: bool = match bounds {
+                    Some(bounds) => stmt.query_row(bounds, |row| row.get(0))?,
+                    None => stmt.query_row([], |row| row.get(0))?,
+                };
+                if any {
+                    return Ok(None);
+                }
+            }
         }
-        let extra = match row.get_ref(3 + TOKEN_COLUMNS.len() + checked.len())? {
-            ValueRef::Integer(i) => Some(i),
-            _ => None,
-        };
-        let sums = Sums {
-            runs,
-            cost,
-            cost_compensation: 0.0,
-            bad_cost: 0,
-            tokens,
-            bad_tokens: [0; 4],
-        };
         Ok(Some((sums, extra)))
     };
     match run() {

@@ -233,6 +233,7 @@ fn any_value() -> impl Strategy<Value = SqlValue> {
             (0_u32..100_000).prop_map(|c| f64::from(c) / 1000.0),
             Just(1e300),
             Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
             Just(2.5),
         ]
         .prop_map(SqlValue::Real),

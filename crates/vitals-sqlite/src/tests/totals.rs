@@ -145,6 +145,33 @@ fn every_kind_of_bad_value_needs_the_exact_query() {
 }
 
 #[test]
+fn infinities_summing_to_nan_are_bad_values_and_a_column_of_nulls_is_clean() {
+    let null = || SqlValue::Null;
+    for schema in schemas() {
+        let (_dir, path, writer) = db_with(&schema);
+        // A column of NULLs: its SUM is NULL, and the values are clean.
+        insert(&writer, &[[0.5.into(), 1.into(), 2.into(), null(), null()]]).unwrap();
+        assert!(proven(&writer, &path), "{schema}");
+        // +inf and -inf: SQLite's SUM is NaN, which it returns as NULL.
+        let infinities = [
+            [0.5.into(), 1.into(), 2.into(), f64::INFINITY.into(), null()],
+            [
+                0.5.into(),
+                1.into(),
+                2.into(),
+                f64::NEG_INFINITY.into(),
+                null(),
+            ],
+        ];
+        if insert(&writer, &infinities).is_err() {
+            assert!(schema.contains("STRICT"), "{schema}");
+            continue;
+        }
+        assert!(!proven(&writer, &path), "{schema}");
+    }
+}
+
+#[test]
 fn text_that_looks_like_a_number_is_caught_where_affinity_keeps_it_text() {
     // With numeric affinity, '12' is stored as the integer 12 (both queries
     // agree it is clean); without, it stays text (both say bad).
