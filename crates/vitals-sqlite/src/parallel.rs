@@ -91,9 +91,9 @@ impl RunScanKind {
     pub(crate) fn extra(self) -> Option<&'static str> {
         match self {
             RunScanKind::Plain => None,
-            RunScanKind::FirstUnfinished => {
-                Some("MIN(CASE WHEN finished_at IS NULL THEN rowid END)")
-            }
+            // A filter, not a CASE: the aggregate is not called for the
+            // (many) finished rows.
+            RunScanKind::FirstUnfinished => Some("MIN(rowid) FILTER (WHERE finished_at IS NULL)"),
         }
     }
 }

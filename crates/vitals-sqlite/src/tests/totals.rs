@@ -11,7 +11,7 @@ use crate::error::SqliteError;
 use crate::totals::{Cheap, Rows, Sums, cheap_totals, exact_totals, totals_sums};
 
 /// The first-unfinished expression the incremental cold pass adds.
-const EXTRA: &str = "MIN(CASE WHEN finished_at IS NULL THEN rowid END)";
+const EXTRA: &str = "MIN(rowid) FILTER (WHERE finished_at IS NULL)";
 
 /// `agent_runs` as the reference schema has it, as an untyped table (no
 /// affinity: text stays text), and as a STRICT table whose token columns
