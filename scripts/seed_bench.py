@@ -211,7 +211,15 @@ def main():
     parser.add_argument("--vitals-iterations", type=int, default=1,
                         help="`vitals bench --iterations` per round (its medians are kept)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--hold-open", action="store_true",
+                        help="keep a connection of this script open throughout, as a running "
+                             "orchestrator does: a WAL database then keeps its -wal and -shm files "
+                             "and is read with locking (no twin connection for the Rust side)")
     args = parser.parse_args()
+    held = None
+    if args.hold_open:
+        held = sqlite3.connect(args.db)
+        held.execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()
 
     load_at_start = os.getloadavg()
     time_seed(args.db)  # warms the page cache, and fails early on a bad file
@@ -221,8 +229,11 @@ def main():
         if args.vitals:
             for name, ms in time_vitals(args.vitals, args.db, args.vitals_iterations).items():
                 samples.setdefault(name, []).append(ms)
+    if held is not None:
+        held.close()
     report = {
         "db": args.db,
+        "hold_open": args.hold_open,
         "machine": machine(),
         "loadavg_at_start": load_at_start,
         "loadavg_at_end": os.getloadavg(),

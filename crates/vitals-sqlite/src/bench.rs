@@ -35,7 +35,8 @@ use crate::totals;
 /// builds"): the active tasks, the job counts by status (all history), the
 /// retry statistics, the running agents with their latest run, and the
 /// cost and token totals (all history; the type of every value checked
-/// only when a bad value may be there). The connection is opened exactly as
+/// only when a bad value may be there). The job counts are the plain
+/// `GROUP BY` (a store counts the `done` jobs by difference). The connection is opened exactly as
 /// the store opens its own (read-only, `query_only`, the same WAL rules) and
 /// closed afterwards, so nothing is cached between two calls but the
 /// operating system's page cache. Compare [`reference_floor`].

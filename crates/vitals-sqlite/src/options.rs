@@ -7,7 +7,7 @@ use std::time::Duration;
 /// From how many rowids on a full scan of `agent_runs` is shared between
 /// two connections, unless tests set another: below it, opening the second
 /// connection costs more than it saves.
-pub(crate) const SPLIT_MIN_ROWS: i64 = 50_000;
+pub(crate) const SPLIT_MIN_ROWS: i64 = 4_096;
 
 /// The busy timeout unless the builder sets another.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::connection::Database;
-use crate::queries;
+use crate::parallel;
 use crate::totals;
 
 use super::jobs::{self, JobTally};
@@ -178,7 +178,7 @@ fn recount(
         let jobs = order
             .jobs
             .then(|| {
-                queries::status_groups(conn, path)
+                parallel::job_groups(conn, path)
                     .and_then(|groups| jobs::full_with_tally(conn, path, &groups))
                     .ok()
                     .and_then(|(_, tally)| tally.ok())

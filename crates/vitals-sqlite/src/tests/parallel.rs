@@ -11,6 +11,7 @@ use vitals_cost::{CostSource, CostTotals};
 use vitals_queue::QueueSource;
 
 use super::{SCHEMA, build_all, cx, db, db_with, files, lax_schema};
+use crate::parallel::{counts_by_difference, job_groups};
 use crate::{SqliteError, SqliteStore, queries, totals};
 
 /// Jobs of every status and `runs` finished runs (a few unfinished).
@@ -281,5 +282,69 @@ proptest! {
             (Err(SqliteError::Overflow { .. }), Ok(_)) => prop_assert!(exception, "{got:?}"),
             _ => prop_assert!(false, "{expected:?} {got:?}"),
         }
+    }
+}
+
+fn any_status() -> impl Strategy<Value = SqlValue> {
+    prop_oneof![
+        4 => Just(SqlValue::Text("done".to_owned())),
+        1 => prop_oneof![
+            Just("DONE"), Just("Done"), Just("don"), Just("done "), Just("donf"), Just("dond"),
+            Just("cancelled"), Just("failed"), Just("queued"), Just("running"), Just(""),
+        ]
+        .prop_map(|s| SqlValue::Text(s.to_owned())),
+        1 => Just(SqlValue::Null),
+        1 => (-3_i64..3).prop_map(SqlValue::Integer),
+        1 => Just(SqlValue::Real(2.5)),
+        1 => Just(SqlValue::Blob(b"done".to_vec())),
+    ]
+}
+
+/// The schemas of `jobs` the difference meets: the reference one (BINARY,
+/// indexed), without NOT NULL and without a type, without the index, and
+/// with a NOCASE status.
+fn job_schemas() -> [(String, bool); 4] {
+    let untyped = "CREATE TABLE jobs (id INTEGER PRIMARY KEY, status, created_at, agent); \
+                   CREATE INDEX idx_jobs_status ON jobs(status);";
+    let no_index = "CREATE TABLE jobs (id INTEGER PRIMARY KEY, status TEXT, created_at, agent);";
+    let nocase = "CREATE TABLE jobs (id INTEGER PRIMARY KEY, status TEXT COLLATE NOCASE, \
+                  created_at, agent); CREATE INDEX idx_jobs_status ON jobs(status);";
+    [
+        (lax_schema(), true),
+        (untyped.to_owned(), true),
+        (no_index.to_owned(), false),
+        (nocase.to_owned(), false),
+    ]
+}
+
+#[test]
+fn the_done_jobs_are_counted_by_difference_only_where_that_is_exact() {
+    for (schema, expected) in job_schemas() {
+        let (_dir, _path, writer) = db_with(&schema);
+        assert_eq!(counts_by_difference(&writer), expected, "{schema}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Any statuses under each schema: the groups counted by difference
+    /// are the `GROUP BY`'s, in the same order.
+    #[test]
+    fn job_groups_are_the_group_by(
+        statuses in proptest::collection::vec(any_status(), 0..30),
+        schema in 0_usize..4,
+    ) {
+        let (_dir, path, writer) = db_with(&job_schemas()[schema].0);
+        for status in &statuses {
+            writer
+                .execute(
+                    "INSERT INTO jobs (status, created_at, agent) VALUES (?1, 'c', 'a')",
+                    [status],
+                )
+                .unwrap();
+        }
+        let plain = queries::status_groups(&writer, &path).unwrap();
+        prop_assert_eq!(job_groups(&writer, &path).unwrap(), plain);
     }
 }
