@@ -244,7 +244,7 @@ fn numeric_affinity(declared: &str, strict: bool) -> bool {
 /// For each token column, whether `agent_runs` is an ordinary table in
 /// which that column has numeric affinity (so that a text there never
 /// looks like a number). All false when that cannot be read.
-fn token_affinities(conn: &Connection) -> [bool; 4] {
+pub(crate) fn token_affinities(conn: &Connection) -> [bool; 4] {
     let mut out = [false; 4];
     let table: Option<(String, bool)> = conn
         .prepare_cached(
@@ -296,7 +296,18 @@ pub(crate) fn cheap_totals(
     extra: Option<&str>,
     rows: Rows,
 ) -> Result<Cheap, SqliteError> {
-    let numeric = token_affinities(conn);
+    cheap_totals_with(conn, path, extra, rows, token_affinities(conn))
+}
+
+/// [`cheap_totals`], with the token columns' affinities already read
+/// ([`token_affinities`], once for many ranges).
+pub(crate) fn cheap_totals_with(
+    conn: &Connection,
+    path: &Path,
+    extra: Option<&str>,
+    rows: Rows,
+    numeric: [bool; 4],
+) -> Result<Cheap, SqliteError> {
     let mut select = vec![
         "COUNT(*)".to_owned(),
         "TOTAL(cost_usd)".to_owned(),
