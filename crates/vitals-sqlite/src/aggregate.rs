@@ -61,7 +61,7 @@ impl FullScan {
     /// `options`; passes counted in `stats`.
     pub(crate) fn new(path: PathBuf, options: &Options, stats: Arc<Stats>) -> Self {
         FullScan {
-            passes: FullPasses::new(path, options.split_min_rows, stats),
+            passes: FullPasses::new(path, options, stats),
         }
     }
 }

@@ -376,10 +376,20 @@ impl SqliteStoreBuilder {
     }
 
     /// Tests: shares a full scan of `agent_runs` with a twin connection
-    /// from `rows` rowids on.
+    /// from `rows` rowids on, the twin in first.
     #[cfg(all(test, unix))]
     #[must_use]
     fn split_from(mut self, rows: i64) -> Self {
+        self.options.split_min_rows = rows;
+        self.options.twin_first = true;
+        self
+    }
+
+    /// Tests: like [`split_from`](Self::split_from), the store's side and
+    /// the twin racing as in production (the twin may come too late).
+    #[cfg(all(test, unix))]
+    #[must_use]
+    fn split_racing_from(mut self, rows: i64) -> Self {
         self.options.split_min_rows = rows;
         self
     }

@@ -32,6 +32,9 @@ pub(crate) struct Options {
     /// From how many rowids on a full scan of `agent_runs` is shared with
     /// a twin connection (tests lower it).
     pub(crate) split_min_rows: i64,
+    /// Tests: a pass lets the twin in before the store's side takes its
+    /// own part, so that the twin certainly reads.
+    pub(crate) twin_first: bool,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             idle_release: DEFAULT_IDLE_RELEASE,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             split_min_rows: SPLIT_MIN_ROWS,
+            twin_first: false,
         }
     }
 }

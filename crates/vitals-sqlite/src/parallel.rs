@@ -7,7 +7,9 @@
 //! work between the store's connection and a second one, the *twin*, on a
 //! thread of its own: `agent_runs` is cut into rowid ranges that both take
 //! in turn (the twin first counts the jobs), so that two cores share the
-//! scan and a busy core takes fewer ranges. Both aggregates are asked for
+//! scan and a busy core takes fewer ranges (a twin that has taken nothing
+//! by the time the store's connection is done is not waited for: on a busy
+//! machine a pass costs what one connection alone costs). Both aggregates are asked for
 //! by the same snapshot, so the first of the two calls runs the pass for
 //! both and keeps the other's raw result for its call in the same
 //! transaction (when the previous transaction asked for both, or on the
@@ -42,7 +44,7 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -51,6 +53,7 @@ use rusqlite::types::ValueRef;
 
 use crate::connection::{Database, SamePoint};
 use crate::error::SqliteError;
+use crate::options::Options;
 use crate::queries::{self, Owned};
 use crate::stats::Stats;
 use crate::totals::{self, Cheap, Rows, Sums};
@@ -268,6 +271,7 @@ pub(crate) struct FullPasses {
     ahead_jobs: Option<(Instant, JobGroups)>,
     ahead_runs: Option<(Instant, RunScanKind, RunScan)>,
     split_min_rows: i64,
+    twin_first: bool,
 }
 
 impl std::fmt::Debug for FullPasses {
@@ -286,8 +290,9 @@ struct Pass {
 
 impl FullPasses {
     /// No twin yet (it starts with the first split pass); `agent_runs` is
-    /// split from `split_min_rows` rowids on; passes are counted in `stats`.
-    pub(crate) fn new(path: PathBuf, split_min_rows: i64, stats: Arc<Stats>) -> Self {
+    /// split from the `options`' number of rowids on; passes are counted in
+    /// `stats`.
+    pub(crate) fn new(path: PathBuf, options: &Options, stats: Arc<Stats>) -> Self {
         FullPasses {
             path,
             stats,
@@ -295,7 +300,8 @@ impl FullPasses {
             asked: Asked::default(),
             ahead_jobs: None,
             ahead_runs: None,
-            split_min_rows: split_min_rows.max(2),
+            split_min_rows: options.split_min_rows.max(2),
+            twin_first: options.twin_first,
         }
     }
 
@@ -455,6 +461,7 @@ impl FullPasses {
         kind: RunScanKind,
     ) -> Pass {
         let work = Arc::new(Work {
+            gate: AtomicU8::new(GATE_OPEN),
             next: AtomicUsize::new(0),
             jobs,
             jobs_left: AtomicBool::new(jobs),
@@ -467,9 +474,22 @@ impl FullPasses {
             let work = Arc::clone(&work);
             let stop = Arc::clone(&stop);
             Box::new(move |database: &mut Database| {
-                let out = database.run_at(&point, &stop, |conn, path| {
-                    Ok(work.share(conn, path, Order::JobsFirst))
-                });
+                // Too late (the store's side did everything): nothing to open.
+                let out = if work.gate.load(Ordering::Acquire) == GATE_CLOSED {
+                    Ok(None)
+                } else {
+                    database.run_at(&point, &stop, |conn, path| {
+                        Ok(work.share(conn, path, Order::JobsFirst))
+                    })
+                };
+                // Not at the store's point in time (or failed before taking
+                // a part): the store's side need not wait any longer.
+                let _ = work.gate.compare_exchange(
+                    GATE_OPEN,
+                    GATE_CLOSED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
                 // The store's side may have given up; nobody waits then.
                 let _ = done.send(out);
             })
@@ -478,12 +498,31 @@ impl FullPasses {
         if !sent {
             self.twin = None;
         }
+        if sent && self.twin_first {
+            // Tests: the twin certainly reads (its thread may be slow to come).
+            while work.gate.load(Ordering::Acquire) == GATE_OPEN
+                && !tx.cancel.load(Ordering::Acquire)
+            {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
         let mine = work.share(tx.conn, tx.path, Order::RangesFirst);
         if mine.interrupted() {
             stop.store(true, Ordering::Release);
             return Pass::interrupted(jobs);
         }
-        let theirs = if sent {
+        // A twin that has taken nothing yet (its thread not scheduled, its
+        // connection still opening) is not waited for: the store's side
+        // computes the rest itself.
+        let waited = sent
+            && work
+                .gate
+                .compare_exchange(GATE_OPEN, GATE_CLOSED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err();
+        if !waited {
+            stop.store(true, Ordering::Release);
+        }
+        let theirs = if waited {
             match wait(&answer, tx.cancel) {
                 Some(out) => out.and_then(|read| read.ok().flatten()),
                 None => {
@@ -536,6 +575,10 @@ enum Order {
 
 /// The work of a split pass, taken in turn by both connections.
 struct Work {
+    /// [`GATE_OPEN`] until the twin starts taking parts ([`GATE_TWIN_IN`])
+    /// or the store's side, done with its own, closes it ([`GATE_CLOSED`]):
+    /// the store's side waits for the twin only if it got in.
+    gate: AtomicU8,
     next: AtomicUsize,
     /// Whether the pass computes the job counts.
     jobs: bool,
@@ -543,6 +586,11 @@ struct Work {
     ranges: Vec<(i64, i64)>,
     kind: RunScanKind,
 }
+
+/// The states of [`Work::gate`].
+const GATE_OPEN: u8 = 0;
+const GATE_TWIN_IN: u8 = 1;
+const GATE_CLOSED: u8 = 2;
 
 /// What one connection computed of a split pass.
 #[derive(Default)]
@@ -573,6 +621,15 @@ impl Work {
     /// Takes parts in turn until none is left (or one is interrupted).
     fn share(&self, conn: &Connection, path: &Path, order: Order) -> Share {
         let mut share = Share::default();
+        if order == Order::JobsFirst
+            && self
+                .gate
+                .compare_exchange(GATE_OPEN, GATE_TWIN_IN, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            // The store's side closed the gate: it computes everything.
+            return share;
+        }
         if order == Order::JobsFirst && self.claim_jobs() {
             share.jobs = Some(job_groups(conn, path));
         }

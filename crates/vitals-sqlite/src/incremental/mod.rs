@@ -202,7 +202,7 @@ impl Incremental {
     /// No tally yet; recounts read `path` on a connection of their own.
     pub(crate) fn new(path: PathBuf, options: Options, stats: Arc<Stats>) -> Self {
         Incremental {
-            passes: FullPasses::new(path.clone(), options.split_min_rows, Arc::clone(&stats)),
+            passes: FullPasses::new(path.clone(), &options, Arc::clone(&stats)),
             context: StoreContext {
                 path,
                 options,
