@@ -237,7 +237,7 @@
 //! | `queries` | the SQL behind each source method, run on a given connection |
 //! | `totals` | the cost and token totals: their sums, the cheap query whose result types prove the values clean, and the exact query |
 //! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time, a second connection at the same point in time) |
-//! | `parallel` | the full scans of a transaction in one pass, shared with a twin connection at the same point in time |
+//! | `parallel/` | the full scans of a transaction in one pass, shared with a twin connection at the same point in time: `tx.rs`, `groups.rs` (the `done` jobs counted by difference), `scan.rs`, `twin.rs`, `split.rs`, and `mod.rs` (what is computed ahead, when a pass is split) |
 //! | `aggregate` | the `Aggregates` seam, and `FullScan` |
 //! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
 //! | `incremental/` | the incremental `Aggregates`: `refusal.rs`, `marks.rs`, `jobs.rs`, `runs.rs`, `table.rs`, `recount.rs`, and `mod.rs` (the design note and the control flow) |
@@ -372,25 +372,6 @@ impl SqliteStoreBuilder {
     #[must_use]
     pub fn reconcile_interval(mut self, interval: Duration) -> Self {
         self.options.reconcile_interval = interval;
-        self
-    }
-
-    /// Tests: shares a full scan of `agent_runs` with a twin connection
-    /// from `rows` rowids on, the twin in first.
-    #[cfg(all(test, unix))]
-    #[must_use]
-    fn split_from(mut self, rows: i64) -> Self {
-        self.options.split_min_rows = rows;
-        self.options.twin_first = true;
-        self
-    }
-
-    /// Tests: like [`split_from`](Self::split_from), the store's side and
-    /// the twin racing as in production (the twin may come too late).
-    #[cfg(all(test, unix))]
-    #[must_use]
-    fn split_racing_from(mut self, rows: i64) -> Self {
-        self.options.split_min_rows = rows;
         self
     }
 

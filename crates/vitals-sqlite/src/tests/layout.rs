@@ -33,6 +33,7 @@ const FOLDERS: &[(&str, &[&str])] = &[
         "connection",
         &["descriptors", "open", "unix", "unsupported"],
     ),
+    ("parallel", &["tx", "groups", "scan", "twin", "split"]),
     (
         "incremental",
         &["refusal", "marks", "jobs", "runs", "table", "recount"],

@@ -12,7 +12,22 @@ use vitals_queue::QueueSource;
 
 use super::{SCHEMA, build_all, cx, db, db_with, files, lax_schema};
 use crate::parallel::{counts_by_difference, job_groups};
-use crate::{SqliteError, SqliteStore, queries, totals};
+use crate::{SqliteError, SqliteStore, SqliteStoreBuilder, queries, totals};
+
+/// Shares a full scan of `agent_runs` with a twin connection from `rows`
+/// rowids on, the twin in first (so that it certainly reads).
+fn split_from(mut builder: SqliteStoreBuilder, rows: i64) -> SqliteStoreBuilder {
+    builder.options.split_min_rows = rows;
+    builder.options.twin_first = true;
+    builder
+}
+
+/// Like [`split_from`], the store's side and the twin racing as in
+/// production (the twin may come too late).
+fn split_racing_from(mut builder: SqliteStoreBuilder, rows: i64) -> SqliteStoreBuilder {
+    builder.options.split_min_rows = rows;
+    builder
+}
 
 /// Jobs of every status and `runs` finished runs (a few unfinished).
 fn fill(writer: &Connection, runs: i64) {
@@ -51,10 +66,7 @@ async fn answer(store: &SqliteStore) -> (Vec<(String, i64)>, CostTotals) {
 }
 
 fn store(path: &Path, incremental: bool) -> SqliteStore {
-    SqliteStore::builder(path)
-        .incremental(incremental)
-        .split_from(300)
-        .build()
+    split_from(SqliteStore::builder(path).incremental(incremental), 300).build()
 }
 
 fn same(a: &CostTotals, b: &CostTotals) -> bool {
@@ -147,10 +159,7 @@ async fn a_twin_that_comes_late_or_not_at_all_leaves_the_answers_exact() {
     let (_dir, path, writer) = db();
     fill(&writer, 3_000);
     let (counts, totals) = truth(&writer, &path);
-    let store = SqliteStore::builder(&path)
-        .incremental(false)
-        .split_racing_from(300)
-        .build();
+    let store = split_racing_from(SqliteStore::builder(&path).incremental(false), 300).build();
     for _ in 0..20 {
         let (got_counts, got_totals) = answer(&store).await;
         assert_eq!(got_counts, counts);
@@ -289,7 +298,7 @@ proptest! {
                 .unwrap();
         }
         let (expected, exception) = sequential(&writer, &path);
-        let store = SqliteStore::builder(&path).incremental(incremental).split_from(30).build();
+        let store = split_from(SqliteStore::builder(&path).incremental(incremental), 30).build();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let got = runtime.block_on(async { store.totals(&cx()).await });
         match (&expected, &got) {
