@@ -209,16 +209,20 @@
 //! A full query (the first scrape, every scrape with `incremental(false)`)
 //! type-checks each value in SQL only when SQLite's own result types say a
 //! bad value may be there: `SUM` is an integer only when every value was,
-//! and `typeof(MAX(x))` sees a text or blob (see `totals.rs`). Both
-//! history-wide aggregates are computed in one pass per transaction, and
-//! the scan of `agent_runs` is shared, by rowid ranges, with a second
-//! read-only connection on its own thread when that connection can read the
-//! same point in time: a WAL database without a writer (both read the
-//! unchanged file), or a rollback-journal database (the store's shared lock
-//! keeps writers out meanwhile); never a WAL database with a writer. The
-//! counts, the bad values and the overflows are those of the sequential
-//! queries; the cost may differ from one `TOTAL()` in the last bits (see
-//! `parallel.rs`). [`StoreStats::parallel_passes`] counts the shared passes.
+//! and `typeof(MAX(x))` sees a text or blob (see `totals.rs`). The `done`
+//! jobs are counted by difference: `COUNT(*)` less the other groups, read
+//! through the status index. Both history-wide aggregates are computed in
+//! one pass per transaction, and the scan of `agent_runs` is shared, by
+//! rowid ranges, with a second read-only connection on its own thread when
+//! that connection can read the same point in time: a WAL database without
+//! a writer (both read the unchanged file), or a rollback-journal database
+//! (the store's shared lock keeps writers out meanwhile); never a WAL
+//! database with a writer. The counts and the bad values are those of the
+//! sequential queries; a shared pass's cost may differ from one `TOTAL()`
+//! in the last bits, and a running token sum that leaves the 64-bit range
+//! and comes back within one range is summed rather than reported (see
+//! `parallel/mod.rs`). [`StoreStats::parallel_passes`] counts the shared
+//! passes.
 //!
 //! # Module layout
 //!
