@@ -4,7 +4,10 @@
 //! on a fresh connection ([`vitals::sqlite::bench::floor_queries`]).
 //!
 //! For each database:
-//! - `floor`: the plain per-scrape SQL alone;
+//! - `floor`: the store's per-scrape queries alone, one after the other on
+//!   one connection;
+//! - `reference_floor`: the plain SQL that the reference schema describes
+//!   (what a straightforward port of the original collector pays);
 //! - `warm/incremental`, `warm/full`: one build with the store open and
 //!   caught up (incremental aggregates on, or off);
 //! - `cold/incremental`, `cold/full`: a fresh store and assembler, one build;
@@ -33,7 +36,7 @@ use tokio::runtime::Runtime;
 use vitals::proc::ProcSource;
 use vitals::proc::fake::FakeProc;
 use vitals::sqlite::SqliteStore;
-use vitals::sqlite::bench::floor_queries;
+use vitals::sqlite::bench::{floor_queries, reference_floor};
 use vitals::{Assembler, Snapshot};
 use vitals_refdb::{GenOptions, Scale, Shape, generate};
 
@@ -70,6 +73,8 @@ fn database(shape: Shape) -> PathBuf {
                 .single()
                 .expect("a valid instant"),
             wal: false,
+            pid_max: vitals_refdb::DEFAULT_PID_MAX,
+            pids: Vec::new(),
         };
         let summary = generate(&partial, &opts).expect("generate the database");
         std::fs::rename(&partial, &path).expect("move the database in place");
@@ -121,6 +126,9 @@ fn bench_database(c: &mut Criterion, name: &str, shape: Shape) {
 
     group.bench_function("floor", |b| {
         b.iter(|| floor_queries(&path).expect("the floor queries run"));
+    });
+    group.bench_function("reference_floor", |b| {
+        b.iter(|| reference_floor(&path).expect("the reference queries run"));
     });
     for incremental in [true, false] {
         let mode = if incremental { "incremental" } else { "full" };

@@ -1,17 +1,22 @@
 //! `vitals bench`: what a snapshot of a database costs, warm and cold,
-//! against the floor of the straightforward queries.
+//! against the floors of the straightforward queries.
 //!
-//! Three series of `--iterations` measurements each, on the same file:
-//! - `floor`: the plain per-scrape SQL timed alone on a fresh read-only
-//!   connection ([`vitals::sqlite::bench::floor_queries`]);
+//! Four series of `--iterations` measurements each, on the same file:
+//! - `floor`: the store's own per-scrape queries timed alone, one after the
+//!   other on a fresh read-only connection
+//!   ([`vitals::sqlite::bench::floor_queries`]);
+//! - `reference floor`: the plain per-scrape SQL that the reference schema
+//!   describes, on a fresh read-only connection: what a straightforward
+//!   port of the original collector pays
+//!   ([`vitals::sqlite::bench::reference_floor`]);
 //! - `cold`: a fresh store and assembler, one build (the first scrape after
 //!   a start);
 //! - `warm`: one build on a store that is open and caught up (every scrape
 //!   after the first).
 //!
 //! The builds cover the four built-in sections with a fake `/proc` (no
-//! process is read: the figures are the database's). Floor and cold runs
-//! alternate, so that both see the same machine load.
+//! process is read: the figures are the database's). The floors and the
+//! cold runs alternate, so that all see the same machine load.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -36,7 +41,8 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) iterations: u32,
 
-    /// Print one JSON object: {"warm": {"p50_ms", "p95_ms", "max_ms"}, "cold": {...}, "floor": {...}}.
+    /// Print one JSON object: {"warm": {"p50_ms", "p95_ms", "max_ms"}, "cold": {...},
+    /// "floor": {...}, "reference_floor": {...}}, milliseconds rounded to the microsecond.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -82,7 +88,8 @@ pub(crate) enum BenchError {
     Stdout(#[source] std::io::Error),
 }
 
-/// Median, 95th percentile and maximum of one series (in JSON in this order).
+/// Median, 95th percentile and maximum of one series (in JSON in this
+/// order), in milliseconds rounded to the microsecond.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 struct Summary {
     p50_ms: f64,
@@ -90,10 +97,20 @@ struct Summary {
     max_ms: f64,
 }
 
+/// `d` in milliseconds, rounded to the microsecond (3 decimals).
+fn whole_micros_in_ms(d: Duration) -> f64 {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "microseconds of a measurement, far below 2^52"
+    )]
+    let micros = (d.as_nanos() as f64 / 1000.0).round();
+    micros / 1000.0
+}
+
 impl Summary {
     /// Nearest-rank percentiles of `samples`; all zero when there is none.
     fn of(samples: &[Duration]) -> Summary {
-        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+        let mut ms: Vec<f64> = samples.iter().copied().map(whole_micros_in_ms).collect();
         ms.sort_by(f64::total_cmp);
         let rank = |p: f64| {
             #[expect(
@@ -121,6 +138,7 @@ struct Report {
     warm: Summary,
     cold: Summary,
     floor: Summary,
+    reference_floor: Summary,
 }
 
 fn assembler(store: &SqliteStore) -> Result<Assembler, BenchError> {
@@ -148,9 +166,12 @@ fn check(snapshot: &Snapshot) -> Result<(), BenchError> {
     }
 }
 
-async fn floor(db: &Path) -> Result<Duration, BenchError> {
+async fn floor(
+    db: &Path,
+    queries: fn(&Path) -> Result<Duration, SqliteError>,
+) -> Result<Duration, BenchError> {
     let path = db.to_owned();
-    tokio::task::spawn_blocking(move || vitals::sqlite::bench::floor_queries(&path))
+    tokio::task::spawn_blocking(move || queries(&path))
         .await
         .map_err(BenchError::Task)?
         .map_err(|source| BenchError::Floor {
@@ -159,16 +180,26 @@ async fn floor(db: &Path) -> Result<Duration, BenchError> {
         })
 }
 
+fn store_floor(path: &Path) -> Result<Duration, SqliteError> {
+    vitals::sqlite::bench::floor_queries(path)
+}
+
+fn reference_floor(path: &Path) -> Result<Duration, SqliteError> {
+    vitals::sqlite::bench::reference_floor(path)
+}
+
 /// Runs `vitals bench`.
 pub(crate) async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let n = usize::try_from(args.iterations).unwrap_or(usize::MAX);
     // Fails early, with the store's own error, on a file it cannot read.
-    floor(&args.db).await?;
+    floor(&args.db, store_floor).await?;
 
     let mut floors = Vec::with_capacity(n);
+    let mut reference_floors = Vec::with_capacity(n);
     let mut colds = Vec::with_capacity(n);
     for _ in 0..n {
-        floors.push(floor(&args.db).await?);
+        floors.push(floor(&args.db, store_floor).await?);
+        reference_floors.push(floor(&args.db, reference_floor).await?);
         let started = Instant::now();
         let store = SqliteStore::open(&args.db);
         let snapshot = assembler(&store)?.build().await;
@@ -187,19 +218,19 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BenchError> {
         check(&snapshot)?;
     }
 
-    let (warm, cold, floor) = (
-        Summary::of(&warms),
-        Summary::of(&colds),
-        Summary::of(&floors),
-    );
+    let report = Report {
+        warm: Summary::of(&warms),
+        cold: Summary::of(&colds),
+        floor: Summary::of(&floors),
+        reference_floor: Summary::of(&reference_floors),
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let report =
-            serde_json::to_string(&Report { warm, cold, floor }).map_err(BenchError::Json)?;
+        let report = serde_json::to_string(&report).map_err(BenchError::Json)?;
         writeln!(out, "{report}").map_err(BenchError::Stdout)?;
     } else {
         let mut text = format!(
-            "{} ({} iterations each)\n{:<6} {:>10} {:>10} {:>10}\n",
+            "{} ({} iterations each)\n{:<16} {:>10} {:>10} {:>10}\n",
             args.db.display(),
             n,
             "",
@@ -207,17 +238,23 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BenchError> {
             "p95 ms",
             "max ms"
         );
-        for (name, s) in [("warm", warm), ("cold", cold), ("floor", floor)] {
+        for (name, s) in [
+            ("warm", report.warm),
+            ("cold", report.cold),
+            ("floor", report.floor),
+            ("reference floor", report.reference_floor),
+        ] {
             text.push_str(&format!(
-                "{name:<6} {:>10.3} {:>10.3} {:>10.3}\n",
+                "{name:<16} {:>10.3} {:>10.3} {:>10.3}\n",
                 s.p50_ms, s.p95_ms, s.max_ms
             ));
         }
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
         text.push_str(&format!(
-            "floor / warm = {:.1}x, cold / floor = {:.2}x (medians)\n",
-            ratio(floor.p50_ms, warm.p50_ms),
-            ratio(cold.p50_ms, floor.p50_ms)
+            "floor / warm = {:.1}x, cold / floor = {:.2}x, cold / reference floor = {:.2}x (medians)\n",
+            ratio(report.floor.p50_ms, report.warm.p50_ms),
+            ratio(report.cold.p50_ms, report.floor.p50_ms),
+            ratio(report.cold.p50_ms, report.reference_floor.p50_ms)
         ));
         out.write_all(text.as_bytes()).map_err(BenchError::Stdout)?;
     }
@@ -251,11 +288,25 @@ mod tests {
             warm: s,
             cold: s,
             floor: s,
+            reference_floor: s,
         })
         .unwrap();
         let doc = vitals::core::testing::OrderedJson::parse(&report).unwrap();
-        assert_eq!(doc.keys(), ["warm", "cold", "floor"]);
+        assert_eq!(doc.keys(), ["warm", "cold", "floor", "reference_floor"]);
         assert_eq!(doc["warm"].keys(), ["p50_ms", "p95_ms", "max_ms"]);
+    }
+
+    #[test]
+    fn figures_are_rounded_to_the_microsecond() {
+        let s = Summary::of(&[
+            Duration::from_nanos(12_345_678),
+            Duration::from_nanos(1_499),
+        ]);
+        assert_eq!((s.p50_ms, s.max_ms), (0.001, 12.346));
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"{"p50_ms":0.001,"p95_ms":12.346,"max_ms":12.346}"#);
+        let third = Summary::of(&[Duration::from_nanos(1_000_500)]);
+        assert_eq!(third.p50_ms, 1.001);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -97,6 +97,14 @@ pub(crate) enum CliError {
     #[error("invalid database sizes")]
     Shape(#[source] RefDbError),
 
+    /// `gen-db --pid` names pids that cannot be given to the running jobs,
+    /// or too few pids are free.
+    #[error("invalid pids: {reason}")]
+    Pids {
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Generating the database failed.
     #[error("cannot generate the database {}", path.display())]
     Generate {
@@ -192,6 +200,7 @@ impl CliError {
             | CliError::Unauthenticated { .. }
             | CliError::OutputExists { .. }
             | CliError::NotADatabase { .. }
+            | CliError::Pids { .. }
             | CliError::Shape(_)
             | CliError::Rules(_) => 2,
             CliError::Runtime(_)

@@ -55,6 +55,10 @@ enum Command {
     /// Run a live demo: a simulated orchestrator with real agent processes, served at /metrics.
     Demo(demo::Args),
     /// Write a deterministic reference-schema database (tests, benchmarks).
+    ///
+    /// Its running jobs get valid pids (below this machine's pid_max) that no
+    /// process held when it was written: they point at no live process,
+    /// unless --pid gives the pids of live ones.
     GenDb(gen_db::Args),
     /// Check a database against what the standard sections need (read-only).
     Doctor(doctor::Args),

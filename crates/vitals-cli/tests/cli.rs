@@ -83,28 +83,45 @@ fn compact_snapshot_is_one_line() {
             "--runs",
             "25",
             "--running",
-            "2",
+            "3",
             "--queued",
             "2",
+            "--pid",
+            &std::process::id().to_string(),
         ],
     );
+    let pids = running_pids(&db);
     let out = run(&["snapshot", "--db", db.to_str().unwrap(), "--compact"]);
     assert!(out.status.success());
     let stdout = text(&out.stdout);
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
     let body: Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(body["queue"]["counts"]["running"], 2);
-    // The real /proc: the generator's pids can never exist, so each agent's
-    // process fields degrade, with a warning per field.
+    assert_eq!(body["queue"]["counts"]["running"], 3);
+    // The real /proc. The first running job points at this test (--pid):
+    // its process is read.
+    let agents = body["agents"].as_array().unwrap();
+    assert_eq!(agents[0]["pid"], i64::from(std::process::id()));
+    assert!(agents[0]["cpu_ticks"].is_u64(), "{}", agents[0]);
+    // The others got valid pids that no process held: their process fields
+    // degrade as a dead agent's would, with a warning per field (unless a
+    // new process took that pid since, which the kernel may do).
+    let pid_max: i64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(
         body["collector"]["sections"]["agents"]["status"],
         "degraded"
     );
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("warning: section agents: field agents[0].proc degraded (invalid_pid)"),
-        "{stderr}"
-    );
+    for (i, pid) in pids.iter().enumerate().skip(1) {
+        assert!((1..pid_max).contains(pid), "{pid} under pid_max {pid_max}");
+        let warning =
+            format!("warning: section agents: field agents[{i}].proc degraded (no_such_process)");
+        let taken_since = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        assert!(stderr.contains(&warning) || taken_since, "{stderr}");
+    }
 }
 
 #[test]

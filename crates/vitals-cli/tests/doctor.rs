@@ -63,7 +63,7 @@ fn doctor_on_a_missing_file_fails_clearly() {
 }
 
 #[test]
-fn bench_prints_one_json_object_with_three_series() {
+fn bench_prints_one_json_object_with_four_series() {
     let dir = tempfile::tempdir().unwrap();
     let db = gen_db(dir.path(), "s.db", &["--scale", "S"]);
     let out = run(&[
@@ -75,11 +75,26 @@ fn bench_prints_one_json_object_with_three_series() {
         "--json",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let body: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
-    for series in ["warm", "cold", "floor"] {
+    let stdout = text(&out.stdout);
+    let body: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let series = ["warm", "cold", "floor", "reference_floor"];
+    for name in series {
         for stat in ["p50_ms", "p95_ms", "max_ms"] {
-            assert!(body[series][stat].is_number(), "{series}.{stat} in {body}");
+            let value = body[name][stat].as_f64();
+            assert!(value.is_some(), "{name}.{stat} in {body}");
+            // Milliseconds rounded to the microsecond.
+            let micros = value.unwrap_or_default() * 1000.0;
+            assert!(
+                (micros - micros.round()).abs() < 1e-6,
+                "{name}.{stat} in {stdout}"
+            );
         }
-        assert!(body[series]["p50_ms"].as_f64() <= body[series]["max_ms"].as_f64());
+        assert!(body[name]["p50_ms"].as_f64() <= body[name]["max_ms"].as_f64());
     }
+    // In this order.
+    let at: Vec<usize> = series
+        .iter()
+        .map(|name| stdout.find(&format!("\"{name}\":")).unwrap())
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{stdout}");
 }

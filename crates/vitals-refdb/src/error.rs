@@ -38,6 +38,14 @@ pub enum RefDbError {
         reason: &'static str,
     },
 
+    /// Pids that cannot be given to the running jobs (see
+    /// [`GenOptions::pid_max`](crate::GenOptions::pid_max)).
+    #[error("invalid pids: {reason}")]
+    InvalidPids {
+        /// What is wrong with them.
+        reason: String,
+    },
+
     /// A string that does not name a [`Scale`](crate::Scale).
     #[error("unknown scale {input:?}, expected S, M or L")]
     UnknownScale {

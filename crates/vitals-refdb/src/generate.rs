@@ -11,8 +11,7 @@ use crate::files::{create_new_file, remove_database_files};
 use crate::schema::{TABLES_SQL, create_indexes};
 use crate::time::sql_ts;
 use crate::vocab::{
-    ACTIVE_STAGES, AGENTS, EFFORTS, ERRORS, MODELS, PID_MAX_LIMIT, REPOS, Usage, chance, pick,
-    pick_index,
+    ACTIVE_STAGES, AGENTS, EFFORTS, ERRORS, MODELS, REPOS, Usage, chance, pick, pick_index,
 };
 use crate::{GenOptions, RefDbError, Shape, Summary};
 
@@ -35,8 +34,11 @@ const ACTIVE_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Writes a new reference database at `path` with the rows `opts` describes.
 ///
-/// The rows are a deterministic function of `opts.shape`, `opts.seed` and
-/// `opts.now` (to the second). Ids are append-style: in every table the
+/// The rows are a deterministic function of `opts.shape`, `opts.seed`,
+/// `opts.now` (to the second) and the pids (`opts.pid_max`, `opts.pids`:
+/// each running job's pid, in id order, is the next of `opts.pids`, then
+/// the next below `opts.pid_max` counting down and skipping those; see
+/// [`GenOptions::pid_max`]). Ids are append-style: in every table the
 /// integer primary key ascends with `created_at` (`started_at` for
 /// `agent_runs`). History lies between 92 and 2 days before `now`; active
 /// tasks were created between 2 days and 6 hours before it; running and queued
@@ -52,14 +54,18 @@ const ACTIVE_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
 ///
 /// - [`RefDbError::InvalidShape`] when the shape is inconsistent (nothing is
 ///   created);
+/// - [`RefDbError::InvalidPids`] when a pid in `opts.pids` is not below
+///   `opts.pid_max`, there are more of them than running jobs, or too few
+///   pids are left below `opts.pid_max` (nothing is created);
 /// - [`RefDbError::AlreadyExists`] when `path` exists (it is left untouched);
 /// - [`RefDbError::Io`] when the file cannot be created;
 /// - [`RefDbError::Sqlite`] when writing fails.
 pub fn generate(path: &Path, opts: &GenOptions) -> Result<Summary, RefDbError> {
     let started = Instant::now();
     opts.shape.validate()?;
+    let pids = opts.running_pids()?;
     create_new_file(path)?;
-    match write(path, opts) {
+    match write(path, opts, pids) {
         Ok(mut summary) => {
             summary.elapsed = started.elapsed();
             Ok(summary)
@@ -107,7 +113,6 @@ struct ActiveJob {
     created: i64,
     running: bool,
     attempts: i64,
-    pid: Option<i64>,
     started: Option<i64>,
     last_error: Option<&'static str>,
     agent: usize,
@@ -137,7 +142,7 @@ struct TaskFacts {
     last_outcome: Option<Outcome>,
 }
 
-fn write(path: &Path, opts: &GenOptions) -> Result<Summary, RefDbError> {
+fn write(path: &Path, opts: &GenOptions, pids: Vec<i64>) -> Result<Summary, RefDbError> {
     let mut conn = Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = OFF;
@@ -147,7 +152,7 @@ fn write(path: &Path, opts: &GenOptions) -> Result<Summary, RefDbError> {
     )?;
     let tx = conn.transaction()?;
     tx.execute_batch(TABLES_SQL)?;
-    let summary = Writer::new(opts).run(&tx)?;
+    let summary = Writer::new(opts, pids).run(&tx)?;
     tx.commit()?;
     if opts.indexes {
         create_indexes(&conn)?;
@@ -159,19 +164,23 @@ fn write(path: &Path, opts: &GenOptions) -> Result<Summary, RefDbError> {
     Ok(summary)
 }
 
-/// The generation state: the two random streams and the running totals.
+/// The generation state: the two random streams, the pids of the running
+/// jobs and the running totals.
 #[derive(Debug)]
 struct Writer<'a> {
     shape: &'a Shape,
     now: i64,
     history: SmallRng,
     active: SmallRng,
+    /// The pid of each running job, in id order.
+    pids: Vec<i64>,
     summary: Summary,
 }
 
 impl<'a> Writer<'a> {
-    fn new(opts: &'a GenOptions) -> Self {
+    fn new(opts: &'a GenOptions, pids: Vec<i64>) -> Self {
         Writer {
+            pids,
             shape: &opts.shape,
             now: opts.now.timestamp(),
             history: SmallRng::seed_from_u64(opts.seed),
@@ -379,7 +388,6 @@ impl<'a> Writer<'a> {
                 created: first - rng.random_range(5..2 * MINUTE),
                 running: true,
                 attempts,
-                pid: Some(PID_MAX_LIMIT + 1 + i as i64),
                 started: Some(current),
                 last_error,
                 agent,
@@ -412,7 +420,6 @@ impl<'a> Writer<'a> {
                 created: first - rng.random_range(5..2 * MINUTE),
                 running: false,
                 attempts,
-                pid: None,
                 started: None,
                 last_error,
                 agent,
@@ -438,8 +445,10 @@ impl<'a> Writer<'a> {
     ) -> Result<(), RefDbError> {
         let mut insert = insert_job(conn)?;
         let first_id = self.summary.jobs as i64 + 1;
+        let mut pids = std::mem::take(&mut self.pids).into_iter();
         for (m, job) in jobs.into_iter().enumerate() {
             let job_id = first_id + m as i64;
+            let pid = if job.running { pids.next() } else { None };
             let task = m.checked_rem(tasks.len());
             let task_id = task.map(|k| (history_tasks + k as u64) as i64 + 1);
             let repo = match task.and_then(|k| tasks.get(k)) {
@@ -463,7 +472,7 @@ impl<'a> Writer<'a> {
                 if job.running { "running" } else { "queued" },
                 job.attempts,
                 MAX_ATTEMPTS,
-                job.pid,
+                pid,
                 job.model,
                 job.effort,
                 sql_ts(job.created),

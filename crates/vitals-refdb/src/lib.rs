@@ -34,17 +34,20 @@
 //!     indexes: true,
 //!     now: Utc.with_ymd_and_hms(2026, 11, 28, 2, 40, 13).single().ok_or("no such time")?,
 //!     wal: true,
+//!     // Valid pids on a kernel with the default pid_max, counting down from 32767.
+//!     pid_max: vitals_refdb::DEFAULT_PID_MAX,
+//!     pids: Vec::new(),
 //! };
 //! let summary = generate(&path, &opts)?;
 //! assert_eq!((summary.tasks, summary.jobs, summary.runs), (50, 200, 220));
 //! assert_eq!((summary.running, summary.queued), (3, 4));
 //!
-//! // Every running job has a pid and an unfinished latest run.
+//! // Every running job has a pid below pid_max and an unfinished latest run.
 //! let conn = rusqlite::Connection::open(&path)?;
 //! let unfinished: i64 = conn.query_row(
 //!     "SELECT COUNT(*) FROM jobs j JOIN agent_runs r
 //!        ON r.id = (SELECT MAX(id) FROM agent_runs WHERE job_id = j.id)
-//!      WHERE j.status = 'running' AND j.pid IS NOT NULL
+//!      WHERE j.status = 'running' AND j.pid BETWEEN 32765 AND 32767
 //!        AND r.finished_at IS NULL AND r.cost_usd IS NULL",
 //!     [],
 //!     |row| row.get(0),
@@ -69,7 +72,7 @@ mod vocab;
 
 pub use error::RefDbError;
 pub use generate::generate;
-pub use options::{GenOptions, Summary};
+pub use options::{DEFAULT_PID_MAX, GenOptions, Summary};
 pub use schema::{INDEX_NAMES, INDEXES_SQL, SCHEMA_SQL, TABLES_SQL, create_indexes, create_schema};
 pub use shape::{Scale, Shape};
 pub use simulate::{Simulator, StepReport};

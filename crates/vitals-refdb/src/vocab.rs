@@ -5,10 +5,11 @@ use rand::rngs::SmallRng;
 
 /// Linux's largest possible pid limit (`PID_MAX_LIMIT`, 2^22 on 64-bit).
 ///
-/// The generator and the simulator give running jobs pids above it
+/// The simulator gives the jobs it starts pids above it
 /// (`PID_MAX_LIMIT + 1 + n`): they look like pids but can never name a live
 /// process, so a collector reading `/proc/<pid>` finds nothing. Pin real
 /// pids with [`Simulator::start_agent_job`](crate::Simulator::start_agent_job).
+/// (The generator gives valid pids: see [`GenOptions::pid_max`](crate::GenOptions::pid_max).)
 pub const PID_MAX_LIMIT: i64 = 4_194_304;
 
 /// The stages of a task that is still being worked on, in order.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, TimeZone, Utc};
 use common::{count, dump, open, rows};
 use vitals_refdb::{
-    GenOptions, INDEX_NAMES, PID_MAX_LIMIT, RefDbError, Scale, Shape, Summary, generate,
+    DEFAULT_PID_MAX, GenOptions, INDEX_NAMES, RefDbError, Scale, Shape, Summary, generate,
 };
 
 fn now() -> DateTime<Utc> {
@@ -23,6 +23,8 @@ fn options(shape: Shape, seed: u64) -> GenOptions {
         indexes: true,
         now: now(),
         wal: true,
+        pid_max: DEFAULT_PID_MAX,
+        pids: Vec::new(),
     }
 }
 
@@ -132,14 +134,15 @@ fn scale_s_has_exactly_its_shape() {
         (8, 12, 8)
     );
 
-    // Running jobs: a pid that cannot be live, started in the recent past, and
-    // an unfinished latest run without cost or tokens.
+    // Running jobs: a valid pid (below the default pid_max, counting down),
+    // started in the recent past, and an unfinished latest run without cost
+    // or tokens.
     let running_ok = count(
         &conn,
         "SELECT COUNT(*) FROM jobs j JOIN agent_runs r
            ON r.id = (SELECT MAX(id) FROM agent_runs WHERE job_id = j.id)
          WHERE j.status = 'running'
-           AND j.pid > 4194304
+           AND j.pid BETWEEN 32760 AND 32767
            AND j.started_at BETWEEN datetime('2026-11-28 02:40:13', '-1 hour')
                                 AND '2026-11-28 02:40:13'
            AND j.finished_at IS NULL
@@ -149,10 +152,14 @@ fn scale_s_has_exactly_its_shape() {
            AND r.cache_read_tokens IS NULL AND r.cache_creation_tokens IS NULL",
     );
     assert_eq!(running_ok, 8);
-    assert_eq!(
-        count(&conn, "SELECT MIN(pid) FROM jobs WHERE status = 'running'"),
-        PID_MAX_LIMIT + 1
-    );
+    let pids: Vec<i64> = conn
+        .prepare("SELECT pid FROM jobs WHERE status = 'running' ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(pids, (32760..=32767).rev().collect::<Vec<i64>>());
     assert_eq!(
         count(
             &conn,
@@ -426,4 +433,86 @@ fn edge_shapes_generate() {
         assert_eq!(summary.running, shape.running);
         assert_eq!(summary.queued, shape.queued);
     }
+}
+
+fn running_pids(path: &Path) -> Vec<i64> {
+    open(path)
+        .prepare("SELECT pid FROM jobs WHERE status = 'running' ORDER BY id")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn running_jobs_get_the_given_pids_then_valid_ones_below_pid_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = GenOptions {
+        pid_max: 1000,
+        pids: vec![999, 4242 % 1000, 7],
+        ..options(Shape::of(Scale::S), 2)
+    };
+    let (path, _) = gen_at(dir.path(), "pids.db", &opts);
+    // The given ones first, in job id order; then counting down from
+    // pid_max - 1, skipping the given ones.
+    assert_eq!(running_pids(&path), [999, 242, 7, 998, 997, 996, 995, 994]);
+    assert_eq!(opts.running_pids().unwrap(), running_pids(&path));
+    // Only the pids change: every other value is the same.
+    let (plain, _) = gen_at(dir.path(), "plain.db", &options(Shape::of(Scale::S), 2));
+    let without_pids = |path: &Path| {
+        let conn = open(path);
+        [
+            "SELECT * FROM tasks ORDER BY id",
+            "SELECT id, task_id, repo, agent, status, attempts, max_attempts, model, effort,
+                    created_at, started_at, finished_at, last_error FROM jobs ORDER BY id",
+            "SELECT * FROM agent_runs ORDER BY id",
+        ]
+        .iter()
+        .flat_map(|sql| rows(&conn, sql))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(without_pids(&path), without_pids(&plain));
+}
+
+#[test]
+fn pids_that_cannot_be_given_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let shape = Shape::of(Scale::S); // 8 running jobs
+    let refused = |opts: GenOptions| {
+        let path = dir.path().join("refused.db");
+        let error = generate(&path, &opts).unwrap_err();
+        assert!(matches!(error, RefDbError::InvalidPids { .. }), "{error:?}");
+        assert!(!path.exists());
+        error.to_string()
+    };
+    let base = options(shape, 1);
+    let text = refused(GenOptions {
+        pids: vec![32768],
+        ..base.clone()
+    });
+    assert!(
+        text.contains("pid 32768 is not valid under pid_max 32768"),
+        "{text}"
+    );
+    refused(GenOptions {
+        pids: vec![0],
+        ..base.clone()
+    });
+    refused(GenOptions {
+        pids: (1..=9).collect(),
+        ..base.clone()
+    });
+    // Four pids below pid_max 5 (1 to 4) for eight running jobs.
+    let text = refused(GenOptions {
+        pid_max: 5,
+        ..base.clone()
+    });
+    assert!(text.contains("too few pids"), "{text}");
+    // Exactly enough.
+    let opts = GenOptions { pid_max: 9, ..base };
+    assert_eq!(
+        opts.running_pids().unwrap(),
+        (1..=8).rev().collect::<Vec<i64>>()
+    );
 }

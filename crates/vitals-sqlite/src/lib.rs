@@ -227,6 +227,22 @@
 //! [`SqliteStore::stats`] tells a host how it goes: how many inline passes,
 //! fallbacks, reused-mark answers, drifts and recounts there were.
 //!
+//! # Cold builds
+//!
+//! A full query (the first scrape, every scrape with `incremental(false)`)
+//! type-checks values in SQL only when SQLite's result types say a bad one may
+//! be there (`SUM` is an integer only when every value was; `typeof(MAX(x))`
+//! sees a text or blob), and counts the `done` jobs by difference through the
+//! status index. Both history-wide aggregates come from one pass, whose scan
+//! of `agent_runs` is shared by rowid ranges with a second read-only
+//! connection when it can read the same point in time (a WAL database without
+//! a writer, or a rollback-journal database under the store's shared lock;
+//! never a WAL database with a writer). Counts and bad values are the
+//! sequential queries'; a shared pass's cost may differ from one `TOTAL()` in
+//! the last bits, and a token sum that leaves the 64-bit range and comes back
+//! within one range is summed, not reported (see `parallel/mod.rs`).
+//! [`StoreStats::parallel_passes`] counts the shared passes.
+//!
 //! # Module layout
 //!
 //! For whoever carries the crate on (the modules are private, but for
@@ -241,8 +257,11 @@
 //! | `options` | the builder's settings and their defaults |
 //! | `stats` | the counters and [`StoreStats`] |
 //! | `decode` | one stored value decoded, and the issues met (the degraded fields) |
+//! | `columns` | which column feeds which section field, for the degraded fields |
 //! | `queries` | the SQL behind each source method, run on a given connection |
-//! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time) |
+//! | `totals` | the cost and token totals: their sums, the cheap query whose result types prove the values clean, and the exact query |
+//! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `sidecars.rs` (the `-journal`, `-wal` and `-shm` checked), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time, a second connection at the same point in time) |
+//! | `parallel/` | the full scans of a transaction in one pass, shared with a twin connection at the same point in time: `tx.rs`, `groups.rs` (the `done` jobs counted by difference), `scan.rs`, `twin.rs`, `split.rs`, and `mod.rs` (what is computed ahead, when a pass is split) |
 //! | `aggregate` | the `Aggregates` seam, and `FullScan` |
 //! | `worker` | the thread that owns the store's connection: snapshots, their transactions, per-request interruption |
 //! | `incremental/` | the incremental `Aggregates`: `refusal.rs`, `marks.rs`, `jobs.rs`, `runs.rs`, `table.rs`, `recount.rs`, and `mod.rs` (the design note and the control flow) |
@@ -265,14 +284,17 @@
 mod aggregate;
 pub mod bench;
 mod client;
+mod columns;
 mod connection;
 mod decode;
 pub mod doctor;
 mod error;
 mod incremental;
 mod options;
+mod parallel;
 mod queries;
 mod stats;
+mod totals;
 mod worker;
 
 #[cfg(test)]
@@ -396,7 +418,11 @@ impl SqliteStoreBuilder {
                     Arc::clone(&worker_stats),
                 ))
             } else {
-                Box::new(FullScan)
+                Box::new(FullScan::new(
+                    path.clone(),
+                    &options,
+                    Arc::clone(&worker_stats),
+                ))
             };
             Worker::new(
                 path.clone(),
@@ -528,52 +554,6 @@ impl SqliteStore {
     }
 }
 
-// Which column feeds which field: a bad value in the column degrades the
-// field, under the name the section crate gives it.
-
-const STAGE_FIELDS: &[(&str, &str)] = {
-    use vitals_stages::fields::{AGE_IN_STAGE_S, REPO, STAGE, TASK_ID, WORK_ITEM};
-    &[
-        ("tasks.id", TASK_ID),
-        ("tasks.work_item_id", WORK_ITEM),
-        ("tasks.stage", STAGE),
-        ("tasks.repo", REPO),
-        ("tasks.stage_entered_at", AGE_IN_STAGE_S),
-    ]
-};
-
-const AGENT_FIELDS: &[(&str, &str)] = {
-    use vitals_agents::fields::{AGENT, EFFORT, JOB_ID, MODEL, PID, REPO, RUN_ID, RUNTIME_S};
-    &[
-        ("jobs.id", JOB_ID),
-        ("jobs.agent", AGENT),
-        ("jobs.repo", REPO),
-        ("jobs.pid", PID),
-        ("jobs.model", MODEL),
-        ("jobs.effort", EFFORT),
-        ("jobs.started_at", RUNTIME_S),
-        ("agent_runs.id", RUN_ID),
-    ]
-};
-
-/// Fields of the entries of `cost.running` (recorded as `running.<field>`).
-const COST_RUNNING_FIELDS: &[(&str, &str)] = {
-    use vitals_cost::fields::{
-        AGENT, CACHE_CREATION_TOKENS, CACHE_READ_TOKENS, COST_USD, INPUT_TOKENS, JOB_ID,
-        OUTPUT_TOKENS, RUN_ID,
-    };
-    &[
-        ("jobs.id", JOB_ID),
-        ("jobs.agent", AGENT),
-        ("agent_runs.id", RUN_ID),
-        ("agent_runs.cost_usd", COST_USD),
-        ("agent_runs.input_tokens", INPUT_TOKENS),
-        ("agent_runs.output_tokens", OUTPUT_TOKENS),
-        ("agent_runs.cache_read_tokens", CACHE_READ_TOKENS),
-        ("agent_runs.cache_creation_tokens", CACHE_CREATION_TOKENS),
-    ]
-};
-
 #[async_trait]
 impl StageSource for SqliteStore {
     async fn active_tasks(&self, cx: &Collect) -> Result<Vec<StageRow>, SectionError> {
@@ -581,7 +561,7 @@ impl StageSource for SqliteStore {
             .client()
             .call(cx, |s| queries::active_tasks(s.conn, s.path))
             .await?;
-        decoded.issues.record(cx, STAGE_FIELDS);
+        decoded.issues.record(cx, columns::STAGE_FIELDS);
         Ok(decoded
             .rows
             .into_iter()
@@ -601,7 +581,7 @@ impl QueueSource for SqliteStore {
     async fn status_counts(&self, cx: &Collect) -> Result<Vec<(String, i64)>, SectionError> {
         let decoded = self
             .client()
-            .call(cx, |s| s.aggregates.status_counts(s.conn, s.path, s.began))
+            .call(cx, |s| s.aggregates.status_counts(&s.tx))
             .await?;
         decoded.issues.record_all(cx, vitals_queue::fields::COUNTS);
         Ok(decoded.rows)
@@ -621,7 +601,7 @@ impl QueueSource for SqliteStore {
 impl AgentSource for SqliteStore {
     async fn running_agents(&self, cx: &Collect) -> Result<Vec<RunningAgent>, SectionError> {
         let set = self.client().running_set(cx).await?;
-        set.issues.record(cx, AGENT_FIELDS);
+        set.issues.record(cx, columns::AGENT_FIELDS);
         Ok(set
             .rows
             .iter()
@@ -646,8 +626,11 @@ impl CostSource for SqliteStore {
         if let Some(error) = &set.runs_error {
             return Err(client::shared(error));
         }
-        set.issues
-            .record_in(cx, vitals_cost::fields::RUNNING, COST_RUNNING_FIELDS);
+        set.issues.record_in(
+            cx,
+            vitals_cost::fields::RUNNING,
+            columns::COST_RUNNING_FIELDS,
+        );
         Ok(set
             .rows
             .iter()
@@ -667,7 +650,7 @@ impl CostSource for SqliteStore {
     async fn totals(&self, cx: &Collect) -> Result<CostTotals, SectionError> {
         let decoded = self
             .client()
-            .call(cx, |s| s.aggregates.totals(s.conn, s.path, s.began))
+            .call(cx, |s| s.aggregates.totals(&s.tx))
             .await?;
         decoded
             .issues

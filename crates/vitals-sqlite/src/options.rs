@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+/// From how many rowids on a full scan of `agent_runs` is shared between
+/// two connections, unless tests set another: below it, opening the second
+/// connection costs more than it saves.
+pub(crate) const SPLIT_MIN_ROWS: i64 = 4_096;
+
 /// The busy timeout unless the builder sets another.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -24,6 +29,12 @@ pub(crate) struct Options {
     pub(crate) idle_release: Duration,
     /// How often the incremental aggregates are recounted from scratch.
     pub(crate) reconcile_interval: Duration,
+    /// From how many rowids on a full scan of `agent_runs` is shared with
+    /// a twin connection (tests lower it).
+    pub(crate) split_min_rows: i64,
+    /// Tests: a pass lets the twin in before the store's side takes its
+    /// own part, so that the twin certainly reads.
+    pub(crate) twin_first: bool,
 }
 
 impl Default for Options {
@@ -33,6 +44,8 @@ impl Default for Options {
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
             idle_release: DEFAULT_IDLE_RELEASE,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            split_min_rows: SPLIT_MIN_ROWS,
+            twin_first: false,
         }
     }
 }

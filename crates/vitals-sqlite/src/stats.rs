@@ -31,6 +31,8 @@ pub(crate) struct Stats {
     pub(crate) interrupted: AtomicU64,
     /// Workers abandoned while stuck in a blocking call, each replaced by a fresh one.
     pub(crate) workers_replaced: AtomicU64,
+    /// Full passes whose scan was shared with the twin connection.
+    pub(crate) parallel_passes: AtomicU64,
 }
 
 impl Stats {
@@ -53,6 +55,7 @@ impl Stats {
             reused_mark_answers: get(&self.reused_mark_answers),
             interrupted: get(&self.interrupted),
             workers_replaced: get(&self.workers_replaced),
+            parallel_passes: get(&self.parallel_passes),
         }
     }
 }
@@ -118,4 +121,9 @@ pub struct StoreStats {
     /// interruption, such as SQLite opening a FIFO) and replaced by a fresh
     /// worker with a connection of its own.
     pub workers_replaced: u64,
+    /// How many full passes over the history (a cold build, a scrape
+    /// without incremental aggregates) shared their scan of `agent_runs`
+    /// with a second read-only connection at the same point in time, on a
+    /// thread of its own (see the crate documentation, "Cold builds").
+    pub parallel_passes: u64,
 }

@@ -26,6 +26,7 @@ use crate::aggregate::Aggregates;
 use crate::connection::Database;
 use crate::error::SqliteError;
 use crate::options::Options;
+use crate::parallel::Tx;
 use crate::stats::Stats;
 
 /// What the worker needs to know about a request besides its work.
@@ -115,9 +116,10 @@ pub(crate) struct Session<'a> {
     pub(crate) conn: &'a Connection,
     pub(crate) path: &'a Path,
     pub(crate) aggregates: &'a mut dyn Aggregates,
-    /// When the read transaction was begun (its point in time is at or
-    /// after this instant).
-    pub(crate) began: Instant,
+    /// The transaction as the aggregates see it (with what a second
+    /// connection needs to read the same point in time, and the request's
+    /// cancellation).
+    pub(crate) tx: Tx<'a>,
 }
 
 /// The worker: owns the connection and runs requests one at a time.
@@ -218,25 +220,32 @@ impl Worker {
         }));
         let _running = RunningGuard(&health);
         self.database.install(Some(Arc::clone(&request.cancel)));
-        let out = self.run_installed(request.snapshot, work);
+        let out = self.run_installed(request, work);
         self.database.install(None);
         out
     }
 
     fn run_installed<T>(
         &mut self,
-        snapshot: u64,
+        request: &Request,
         work: impl FnOnce(Session<'_>) -> Result<T, SqliteError>,
     ) -> Result<T, SqliteError> {
-        self.enter(snapshot)?;
+        self.enter(request.snapshot)?;
         let Some(conn) = self.database.connection() else {
             return Err(SqliteError::StoreClosed);
         };
+        let (path, began) = (self.database.path(), self.database.began());
         let out = work(Session {
             conn,
-            path: self.database.path(),
+            path,
             aggregates: &mut *self.aggregates,
-            began: self.database.began(),
+            tx: Tx {
+                conn,
+                path,
+                began,
+                same_point: self.database.same_point(),
+                cancel: &request.cancel,
+            },
         });
         if self.database.changed_while_read() {
             // Whatever the work derived from a torn read is forgotten.

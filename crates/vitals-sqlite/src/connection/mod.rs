@@ -29,6 +29,7 @@
 #[cfg(unix)]
 mod descriptors;
 mod open;
+mod sidecars;
 #[cfg(unix)]
 mod unix;
 #[cfg(any(not(unix), test))]
@@ -48,6 +49,7 @@ use crate::error::SqliteError;
 use crate::stats::Stats;
 
 use open::{Interrupts, Target, open_connection};
+use sidecars::{check_owners, sidecars};
 #[cfg(unix)]
 use unix as platform;
 #[cfg(not(unix))]
@@ -437,6 +439,141 @@ impl Database {
     }
 }
 
+/// What a second connection needs to read exactly what a [`Database`]'s
+/// open read transaction reads (see [`Database::same_point`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SamePoint {
+    identity: Identity,
+    kind: SameKind,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SameKind {
+    /// The first connection is detached (immutable): a second detached
+    /// connection reads the same thing while the file keeps this
+    /// fingerprint, which both check after every read.
+    Detached(Fingerprint),
+    /// The first connection reads with SQLite's locking: on a
+    /// rollback-journal database its shared lock keeps every writer from
+    /// changing the file until its transaction ends, so a second reader
+    /// that takes its own shared lock meanwhile reads the same thing. (A
+    /// WAL reader keeps no writer out: no second connection can be at its
+    /// point in time.)
+    Locked,
+}
+
+impl SamePoint {
+    /// Whether `conn`, the first connection, holds what this point needs,
+    /// once a statement of its read transaction has read the database: for
+    /// a locked read, an open transaction on a database not in WAL mode.
+    pub(crate) fn held_by(&self, conn: &Connection) -> bool {
+        match self.kind {
+            SameKind::Detached(_) => true,
+            SameKind::Locked => {
+                !conn.is_autocommit()
+                    && conn
+                        .query_row("PRAGMA main.journal_mode", [], |row| {
+                            row.get::<_, String>(0)
+                        })
+                        .is_ok_and(|mode| !mode.eq_ignore_ascii_case("wal"))
+            }
+        }
+    }
+}
+
+impl Database {
+    /// What a second connection needs to read the same point in time as
+    /// the open connection (`None` without one).
+    pub(crate) fn same_point(&self) -> Option<SamePoint> {
+        let file = self.file.as_ref()?;
+        let open = file.connection.as_ref()?;
+        let kind = match open.mode {
+            Mode::Detached => SameKind::Detached(open.fingerprint),
+            Mode::Locked => SameKind::Locked,
+        };
+        Some(SamePoint {
+            identity: file.identity,
+            kind,
+        })
+    }
+
+    /// Whether the open connection reads the file `point` names, the way
+    /// it needs.
+    fn reads(&self, point: &SamePoint) -> bool {
+        let Some(file) = self.file.as_ref() else {
+            return false;
+        };
+        let Some(open) = file.connection.as_ref() else {
+            return false;
+        };
+        file.identity == point.identity
+            && match point.kind {
+                SameKind::Detached(fingerprint) => {
+                    open.mode == Mode::Detached && open.fingerprint == fingerprint
+                }
+                SameKind::Locked => open.mode == Mode::Locked,
+            }
+    }
+
+    /// Runs `work` in a read transaction of its own that reads exactly
+    /// what the transaction `point` was taken from reads, while that one is
+    /// open (and, for a locked read, has read: see [`SamePoint::held_by`]);
+    /// `Ok(None)` when this connection cannot be at that point (the file
+    /// was replaced or changed, a writer's lock is in the way, or it is
+    /// read another way). Waits for no lock: a `Database` made for this has
+    /// a busy timeout of zero. Interrupted when `cancel` is set.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::Interrupted`] when `cancel` is set; else the errors
+    /// of opening the file and of `work`.
+    pub(crate) fn run_at<T>(
+        &mut self,
+        point: &SamePoint,
+        cancel: &Arc<AtomicBool>,
+        work: impl FnOnce(&Connection, &Path) -> Result<T, SqliteError>,
+    ) -> Result<Option<T>, SqliteError> {
+        if cancel.load(Ordering::Acquire) {
+            return Err(SqliteError::Interrupted { source: None });
+        }
+        self.install(Some(Arc::clone(cancel)));
+        let out = self.read_at(point, work);
+        self.install(None);
+        self.end_transaction();
+        out
+    }
+
+    fn read_at<T>(
+        &mut self,
+        point: &SamePoint,
+        work: impl FnOnce(&Connection, &Path) -> Result<T, SqliteError>,
+    ) -> Result<Option<T>, SqliteError> {
+        self.end_transaction();
+        self.open()?;
+        if !self.reads(point) {
+            return Ok(None);
+        }
+        self.begin()?;
+        let Some(conn) = self.connection() else {
+            return Err(SqliteError::StoreClosed);
+        };
+        let out = match work(conn, &self.path) {
+            Ok(out) => out,
+            // A writer's lock in the way: not at that point, not an error.
+            Err(SqliteError::Busy { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let still = fs::metadata(&self.path)
+            .ok()
+            .and_then(|meta| platform::fingerprint(&self.path, &meta).ok())
+            .is_some_and(|now| now.identity() == point.identity);
+        if self.changed_while_read() || !still {
+            return Ok(None);
+        }
+        Ok(Some(out))
+    }
+}
+
 /// Whether the store can read a database on this platform.
 ///
 /// # Errors
@@ -454,76 +591,6 @@ pub(crate) fn header_says_wal(path: &Path) -> bool {
     platform::descriptor(path)
         .and_then(|(file, _)| platform::read_at(&file, &mut header, 0))
         .is_ok_and(|()| header[18] == 2 && header[19] == 2)
-}
-
-/// Running as root, refuses files next to the database that belong to
-/// another owner than the database: SQLite would `fchown` each it opens to
-/// the database's owner (see [`SqliteError::OwnerMismatch`]). Not running
-/// as root, SQLite changes no owner and nothing is checked.
-///
-/// # Errors
-///
-/// [`SqliteError::OwnerMismatch`] for the first such file.
-fn check_owners(
-    path: &Path,
-    database: &fs::Metadata,
-    found: &[Option<fs::Metadata>; 3],
-) -> Result<(), SqliteError> {
-    if !platform::is_root() {
-        return Ok(());
-    }
-    let database_owner = platform::owner(database);
-    for (meta, suffix) in found.iter().zip(SIDECARS) {
-        if let Some(meta) = meta
-            && platform::owner(meta) != database_owner
-        {
-            return Err(SqliteError::OwnerMismatch {
-                path: sidecar(path, suffix),
-                owner: platform::owner(meta),
-                database_owner,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// The files SQLite may open next to a database, in the order of [`sidecars`].
-const SIDECARS: [&str; 3] = ["-journal", "-wal", "-shm"];
-
-/// The `-journal`, `-wal` and `-shm` next to `path`: the metadata of each
-/// that exists (not following a link: SQLite opens them with `O_NOFOLLOW`).
-///
-/// # Errors
-///
-/// [`SqliteError::NotARegularFile`] for the first that exists and is not a
-/// regular file: SQLite would block for ever opening a FIFO (it checks a
-/// `-journal` for a hot journal at the start of every read transaction),
-/// and fail without naming the file on anything else.
-/// [`SqliteError::Io`] when one cannot be examined.
-fn sidecars(path: &Path) -> Result<[Option<fs::Metadata>; 3], SqliteError> {
-    let mut out = [None, None, None];
-    for (slot, suffix) in out.iter_mut().zip(SIDECARS) {
-        let side = sidecar(path, suffix);
-        match fs::symlink_metadata(&side) {
-            Ok(meta) if meta.is_file() => *slot = Some(meta),
-            Ok(meta) => {
-                return Err(SqliteError::NotARegularFile {
-                    what: platform::describe(meta.file_type()),
-                    path: side,
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(SqliteError::Io { path: side, source }),
-        }
-    }
-    Ok(out)
-}
-
-/// `path` with `suffix` appended to its file name (`db` -> `db-wal`).
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// A `file:` URI for `path` with `immutable=1`, every byte outside the
@@ -567,10 +634,6 @@ mod tests {
         assert_eq!(
             immutable_uri(Path::new("//h/db")),
             "file:////h/db?mode=ro&immutable=1"
-        );
-        assert_eq!(
-            sidecar(Path::new("/x/db.sqlite"), "-wal"),
-            Path::new("/x/db.sqlite-wal")
         );
     }
 }

@@ -11,6 +11,7 @@ use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
 use crate::error::SqliteError;
+use crate::parallel::JobGroups;
 use crate::queries::{self, Decoded, Owned};
 
 use super::marks::{HighWaterMark, rowid_bounds};
@@ -84,12 +85,13 @@ pub(super) struct JobTally {
 /// The job counts by status, as the source answers them.
 pub(super) type StatusCounts = Decoded<Vec<(String, i64)>>;
 
-/// The full job counts, plus the tally derived in the same transaction.
+/// The full job counts from the `groups` of the full query, plus the
+/// tally derived in the same transaction.
 pub(super) fn full_with_tally(
     conn: &Connection,
     path: &Path,
+    groups: &JobGroups,
 ) -> Result<(StatusCounts, Result<JobTally, Refusal>), SqliteError> {
-    let groups = queries::status_groups(conn, path)?;
     let answer = queries::fold_statuses(groups.iter().map(|(v, n)| (v.as_ref(), *n)));
     let tally = (|| {
         let sqlite = |e| SqliteError::from_sqlite(e, path);
@@ -107,7 +109,7 @@ pub(super) fn full_with_tally(
         let mark = HighWaterMark::read(conn, "jobs", path)?;
         let mut settled = [0_i64; 3];
         let mut unsettled_rows = 0_i64;
-        for (status, count) in &groups {
+        for (status, count) in groups {
             match terminal_position(status.as_ref()) {
                 Some(i) => settled[i] = count.saturating_add(settled[i]),
                 None => unsettled_rows = unsettled_rows.saturating_add(*count),

@@ -135,16 +135,16 @@ mod refusal;
 mod runs;
 mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rusqlite::Connection;
 use vitals_cost::CostTotals;
 
 use crate::aggregate::Aggregates;
 use crate::error::SqliteError;
 use crate::options::Options;
+use crate::parallel::{Ahead, FullPasses, RunScanKind, Table, Tx};
 use crate::queries::Decoded;
 use crate::stats::Stats;
 
@@ -186,6 +186,9 @@ pub(crate) struct Incremental {
     drift_pending: bool,
     /// Started on the first recount wanted.
     recount_thread: Option<RecountThread>,
+    /// The full queries of the store's transactions (both tables in one
+    /// pass, shared with a twin connection where it can).
+    passes: FullPasses,
 }
 
 impl Drop for Incremental {
@@ -199,6 +202,7 @@ impl Incremental {
     /// No tally yet; recounts read `path` on a connection of their own.
     pub(crate) fn new(path: PathBuf, options: Options, stats: Arc<Stats>) -> Self {
         Incremental {
+            passes: FullPasses::new(path.clone(), &options, Arc::clone(&stats)),
             context: StoreContext {
                 path,
                 options,
@@ -207,6 +211,42 @@ impl Incremental {
             tables: Tables::new(),
             drift_pending: false,
             recount_thread: None,
+        }
+    }
+
+    /// What a full query of `table` should compute ahead for the other
+    /// table in the transaction begun at `began`: its full query, if one
+    /// is foreseen there and it is expected to be asked for.
+    fn ahead(&self, table: Table, began: Instant) -> Ahead {
+        match table {
+            Table::Jobs => Ahead {
+                jobs: false,
+                runs: self
+                    .passes
+                    .expected(Table::Runs)
+                    .then(|| {
+                        self.tables
+                            .runs
+                            .coming_full_query(began, RunTotals::built_at)
+                    })
+                    .flatten()
+                    .map(|tally| {
+                        if tally {
+                            RunScanKind::FirstUnfinished
+                        } else {
+                            RunScanKind::Plain
+                        }
+                    }),
+            },
+            Table::Runs => Ahead {
+                jobs: self.passes.expected(Table::Jobs)
+                    && self
+                        .tables
+                        .jobs
+                        .coming_full_query(began, JobCounts::built_at)
+                        .is_some(),
+                runs: None,
+            },
         }
     }
 
@@ -284,16 +324,18 @@ impl Incremental {
     /// without one the full query answers and derives it.
     fn answer<T: IncrementalTable>(
         &mut self,
-        conn: &Connection,
-        path: &Path,
-        began: Instant,
+        tx: &Tx<'_>,
     ) -> Result<Decoded<T::Answer>, SqliteError> {
+        let (conn, path, began) = (tx.conn, tx.path, tx.began);
         self.receive_recounts();
+        self.passes.asked(began, T::TABLE);
+        let ahead = self.ahead(T::TABLE, began);
         let context = &self.context;
+        let passes = &mut self.passes;
         let table = T::aggregate(&mut self.tables);
         if let Phase::Off { until } = table.phase {
             if Instant::now() < until {
-                return T::full_query(conn, path);
+                return T::full_query(tx, passes, ahead);
             }
             table.phase = Phase::Cold;
         }
@@ -345,13 +387,13 @@ impl Incremental {
                         table.phase = Phase::Off {
                             until: context.off_until(),
                         };
-                        return T::full_query(conn, path);
+                        return T::full_query(tx, passes, ahead);
                     }
                     table.phase = Phase::Cold;
                 }
             }
         }
-        let (answer, tally) = match T::full_with_tally(conn, path) {
+        let (answer, tally) = match T::full_with_tally(tx, passes, ahead) {
             Ok(found) => found,
             Err(error @ SqliteError::Interrupted { .. }) => {
                 table.build_in_background = true;
@@ -388,25 +430,16 @@ impl Incremental {
 }
 
 impl Aggregates for Incremental {
-    fn status_counts(
-        &mut self,
-        conn: &Connection,
-        path: &Path,
-        began: Instant,
-    ) -> Result<Decoded<Vec<(String, i64)>>, SqliteError> {
-        self.answer::<JobCounts>(conn, path, began)
+    fn status_counts(&mut self, tx: &Tx<'_>) -> Result<Decoded<Vec<(String, i64)>>, SqliteError> {
+        self.answer::<JobCounts>(tx)
     }
 
-    fn totals(
-        &mut self,
-        conn: &Connection,
-        path: &Path,
-        began: Instant,
-    ) -> Result<Decoded<CostTotals>, SqliteError> {
-        self.answer::<RunTotals>(conn, path, began)
+    fn totals(&mut self, tx: &Tx<'_>) -> Result<Decoded<CostTotals>, SqliteError> {
+        self.answer::<RunTotals>(tx)
     }
 
     fn reset(&mut self) {
+        self.passes.reset();
         self.tables = Tables::new();
         self.drift_pending = false;
         self.recount_thread = None;

@@ -11,6 +11,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::connection::Database;
+use crate::parallel;
+use crate::totals;
 
 use super::jobs::{self, JobTally};
 use super::runs::{self, RunTally};
@@ -176,7 +178,8 @@ fn recount(
         let jobs = order
             .jobs
             .then(|| {
-                jobs::full_with_tally(conn, path)
+                parallel::job_groups(conn, path)
+                    .and_then(|groups| jobs::full_with_tally(conn, path, &groups))
                     .ok()
                     .and_then(|(_, tally)| tally.ok())
             })
@@ -184,9 +187,11 @@ fn recount(
         let runs = order
             .runs
             .then(|| {
-                runs::full_with_tally(conn, path)
-                    .ok()
-                    .and_then(|(_, tally)| tally.ok())
+                runs::full_with_tally(conn, path, |kind| {
+                    totals::totals_sums(conn, path, kind.extra())
+                })
+                .ok()
+                .and_then(|(_, tally)| tally.ok())
             })
             .flatten();
         Ok((jobs, runs))

@@ -11,7 +11,9 @@ use rusqlite::types::ValueRef;
 use vitals_cost::CostTotals;
 
 use crate::error::SqliteError;
-use crate::queries::{self, Decoded, Sums};
+use crate::parallel::{RunScan, RunScanKind};
+use crate::queries::Decoded;
+use crate::totals::Sums;
 
 use super::marks::{HighWaterMark, rowid_bounds};
 use super::refusal::{MAX_UNSETTLED, Refusal};
@@ -49,20 +51,18 @@ fn add_run_row(row: &rusqlite::Row<'_>, at: usize, sums: &mut Sums) -> rusqlite:
     Ok(finished)
 }
 
-/// The full run totals, plus the tally derived in the same transaction.
+/// The full run totals from `scan` (the full query of the kind asked
+/// for), plus the tally derived in the same transaction.
 pub(super) fn full_with_tally(
     conn: &Connection,
     path: &Path,
+    mut scan: impl FnMut(RunScanKind) -> Result<RunScan, SqliteError>,
 ) -> Result<(Decoded<CostTotals>, Result<RunTally, Refusal>), SqliteError> {
-    let (all, first_unfinished) = match queries::totals_sums(
-        conn,
-        path,
-        Some("MIN(CASE WHEN finished_at IS NULL THEN rowid END)"),
-    ) {
+    let (all, first_unfinished) = match scan(RunScanKind::FirstUnfinished) {
         Ok(found) => found,
         // No `finished_at` (or no rowid): the plain query answers, no tally.
         Err(error @ SqliteError::MissingColumn { .. }) => {
-            let answer = queries::totals(conn, path)?;
+            let answer = scan(RunScanKind::Plain)?.0.decoded()?;
             return Ok((answer, Err(Refusal::Sqlite(error))));
         }
         Err(error) => return Err(error),

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use vitals_cost::CostTotals;
 
 use crate::error::SqliteError;
+use crate::parallel::{Ahead, FullPasses, RunScanKind, Table, Tx};
 use crate::queries::{self, Decoded};
 
 use super::jobs::{self, JobTally, StatusCounts};
@@ -65,6 +66,30 @@ impl<S> TableAggregate<S> {
     pub(super) fn wants_recount(&self) -> bool {
         self.build_in_background || matches!(self.phase, Phase::Live(_))
     }
+
+    /// Which full query this table's next answer in the transaction begun
+    /// at `began` will run, as far as can be told before it is asked:
+    /// `Some(false)` the plain one (off), `Some(true)` the one that derives
+    /// a tally (cold, and no recounted tally to adopt), `None` none (live:
+    /// a catch-up, whose rare fallbacks are not foreseen).
+    pub(super) fn coming_full_query(
+        &self,
+        began: Instant,
+        built_at: impl Fn(&S) -> Instant,
+    ) -> Option<bool> {
+        match &self.phase {
+            Phase::Off { until } if Instant::now() < *until => Some(false),
+            Phase::Off { .. } => Some(true),
+            Phase::Cold => {
+                let adoptable = self
+                    .recounted
+                    .as_ref()
+                    .is_some_and(|t| built_at(t) <= began);
+                (!adoptable).then_some(true)
+            }
+            Phase::Live(_) => None,
+        }
+    }
 }
 
 /// Both tables' aggregates.
@@ -94,19 +119,27 @@ pub(super) trait IncrementalTable {
     type Answer;
     /// The table's name, for the logs.
     const NAME: &'static str;
+    /// The table among the two aggregates.
+    const TABLE: Table;
     /// Whether a catch-up's overflow is the answer (the full query would
     /// overflow too) rather than a fallback to the full query.
     const OVERFLOW_IS_THE_ANSWER: bool;
     /// This table's aggregate among both.
     fn aggregate(tables: &mut Tables) -> &mut TableAggregate<Self::Tally>;
-    /// The plain full query.
-    fn full_query(conn: &Connection, path: &Path) -> Result<Decoded<Self::Answer>, SqliteError>;
+    /// The plain full query (through `passes`, which computes what
+    /// `ahead` names for the other table in the same pass).
+    fn full_query(
+        tx: &Tx<'_>,
+        passes: &mut FullPasses,
+        ahead: Ahead,
+    ) -> Result<Decoded<Self::Answer>, SqliteError>;
     /// The full query, plus the tally derived in the same transaction (or
     /// why there is none).
     #[expect(clippy::type_complexity, reason = "the answer and a tally or why not")]
     fn full_with_tally(
-        conn: &Connection,
-        path: &Path,
+        tx: &Tx<'_>,
+        passes: &mut FullPasses,
+        ahead: Ahead,
     ) -> Result<(Decoded<Self::Answer>, Result<Self::Tally, Refusal>), SqliteError>;
     /// Brings a tally up to the current transaction; returns the answer
     /// and whether drift was seen.
@@ -129,21 +162,31 @@ impl IncrementalTable for JobCounts {
     type Tally = JobTally;
     type Answer = Vec<(String, i64)>;
     const NAME: &'static str = "jobs";
+    const TABLE: Table = Table::Jobs;
     const OVERFLOW_IS_THE_ANSWER: bool = false;
 
     fn aggregate(tables: &mut Tables) -> &mut TableAggregate<JobTally> {
         &mut tables.jobs
     }
 
-    fn full_query(conn: &Connection, path: &Path) -> Result<StatusCounts, SqliteError> {
-        queries::status_counts(conn, path)
+    fn full_query(
+        tx: &Tx<'_>,
+        passes: &mut FullPasses,
+        ahead: Ahead,
+    ) -> Result<StatusCounts, SqliteError> {
+        let groups = passes.job_groups(tx, ahead.runs)?;
+        Ok(queries::fold_statuses(
+            groups.iter().map(|(status, n)| (status.as_ref(), *n)),
+        ))
     }
 
     fn full_with_tally(
-        conn: &Connection,
-        path: &Path,
+        tx: &Tx<'_>,
+        passes: &mut FullPasses,
+        ahead: Ahead,
     ) -> Result<(StatusCounts, Result<JobTally, Refusal>), SqliteError> {
-        jobs::full_with_tally(conn, path)
+        let groups = passes.job_groups(tx, ahead.runs)?;
+        jobs::full_with_tally(tx.conn, tx.path, &groups)
     }
 
     fn catch_up(
@@ -163,21 +206,32 @@ impl IncrementalTable for RunTotals {
     type Tally = RunTally;
     type Answer = CostTotals;
     const NAME: &'static str = "agent_runs";
+    const TABLE: Table = Table::Runs;
     const OVERFLOW_IS_THE_ANSWER: bool = true;
 
     fn aggregate(tables: &mut Tables) -> &mut TableAggregate<RunTally> {
         &mut tables.runs
     }
 
-    fn full_query(conn: &Connection, path: &Path) -> Result<Decoded<CostTotals>, SqliteError> {
-        queries::totals(conn, path)
+    fn full_query(
+        tx: &Tx<'_>,
+        passes: &mut FullPasses,
+        ahead: Ahead,
+    ) -> Result<Decoded<CostTotals>, SqliteError> {
+        passes
+            .run_scan(tx, RunScanKind::Plain, ahead.jobs)?
+            .0
+            .decoded()
     }
 
     fn full_with_tally(
-        conn: &Connection,
-        path: &Path,
+        tx: &Tx<'_>,
+        passes: &mut FullPasses,
+        ahead: Ahead,
     ) -> Result<(Decoded<CostTotals>, Result<RunTally, Refusal>), SqliteError> {
-        runs::full_with_tally(conn, path)
+        runs::full_with_tally(tx.conn, tx.path, |kind| {
+            passes.run_scan(tx, kind, ahead.jobs)
+        })
     }
 
     fn catch_up(

@@ -13,8 +13,11 @@ const LAYERS: &[&str] = &[
     "options",
     "stats",
     "decode",
+    "columns",
     "queries",
+    "totals",
     "connection",
+    "parallel",
     "aggregate",
     "worker",
     "incremental",
@@ -29,8 +32,9 @@ const LAYERS: &[&str] = &[
 const FOLDERS: &[(&str, &[&str])] = &[
     (
         "connection",
-        &["descriptors", "open", "unix", "unsupported"],
+        &["descriptors", "open", "unix", "unsupported", "sidecars"],
     ),
+    ("parallel", &["tx", "groups", "scan", "twin", "split"]),
     (
         "incremental",
         &["refusal", "marks", "jobs", "runs", "table", "recount"],

@@ -10,11 +10,13 @@ mod hostile;
 mod incremental;
 mod layout;
 mod locks;
+mod parallel;
 mod parity;
 mod read_only;
 mod snapshot;
 mod stats;
 mod stuck;
+mod totals;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

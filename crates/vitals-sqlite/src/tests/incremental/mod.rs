@@ -27,7 +27,7 @@ use crate::{SqliteStore, queries};
 pub(super) fn truth(writer: &Connection, path: &Path) -> (Vec<(String, i64)>, CostTotals) {
     let mut counts = queries::status_counts(writer, path).unwrap().rows;
     counts.sort();
-    (counts, queries::totals(writer, path).unwrap().rows)
+    (counts, crate::totals::totals(writer, path).unwrap().rows)
 }
 
 pub(super) async fn answer(store: &SqliteStore) -> (Vec<(String, i64)>, CostTotals) {
