@@ -329,3 +329,17 @@ fn json_lines_go_on_through_failures_until_sigterm() {
     };
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+/// `vitals watch --help` names every threshold `--threshold` accepts.
+#[test]
+fn the_help_names_every_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, help, _) = run(dir.path(), "help", &["watch", "--help"]);
+    assert_eq!(code, Some(0));
+    for name in vitals_client::Thresholds::NAMES.split(", ") {
+        assert!(
+            help.contains(&format!("{name}=")),
+            "--help lacks {name}:\n{help}"
+        );
+    }
+}

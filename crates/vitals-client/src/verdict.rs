@@ -154,6 +154,9 @@ fn secs(duration: Duration) -> i64 {
 }
 
 impl Thresholds {
+    /// The names [`Thresholds::set`] knows, separated by `", "`.
+    pub const NAMES: &'static str = NAMES;
+
     /// Sets the threshold `name` from text, as a command line writes it:
     /// durations like `"10m"`, `stuck_cpu` and `cost_per_hour` as numbers
     /// (`cost_per_hour` also `"none"`), `retry_attempts` as an integer.

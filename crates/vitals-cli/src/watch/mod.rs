@@ -74,7 +74,8 @@ pub(crate) struct Args {
 
     /// Set a threshold, NAME=VALUE (repeatable): stuck_cpu=0.02,
     /// stuck_window=5m, stuck_min_runtime=15m, gone_for=5m, backlog_for=15m,
-    /// retry_attempts=3, cost_per_hour=2.5, pid_reuse_slack=2s.
+    /// retry_attempts=3, cost_per_hour=2.5, pid_reuse_slack=2s, down_for=2m,
+    /// breaker_open_for=5m, section_failing_for=5m.
     #[arg(long = "threshold", value_name = "NAME=VALUE")]
     thresholds: Vec<String>,
 
