@@ -104,6 +104,17 @@ pub enum FetchError {
         source: reqwest::Error,
     },
 
+    /// The answer (decompressed) is longer than the fetcher's limit
+    /// ([`HttpFetcherBuilder::max_body_bytes`](crate::HttpFetcherBuilder::max_body_bytes)):
+    /// reading stopped there.
+    #[error("the answer of {target} is longer than {limit} bytes")]
+    TooLarge {
+        /// The target.
+        target: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+
     /// The answer is not a contract-v1 envelope.
     #[error(transparent)]
     Parse(#[from] ParseError),
@@ -136,8 +147,8 @@ impl FetchError {
 
     /// A short, stable `snake_case` code for the failure: `invalid_url`,
     /// `unsupported_scheme`, `client`, `unreachable`, `timeout`,
-    /// `unauthorized`, `http_status`, `body`, `not_json`, `not_an_envelope`,
-    /// `unsupported_version`, `shape` or `other`.
+    /// `unauthorized`, `http_status`, `body`, `too_large`, `not_json`,
+    /// `not_an_envelope`, `unsupported_version`, `shape` or `other`.
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
@@ -149,6 +160,7 @@ impl FetchError {
             FetchError::Unauthorized { .. } => "unauthorized",
             FetchError::Status { .. } => "http_status",
             FetchError::Body { .. } => "body",
+            FetchError::TooLarge { .. } => "too_large",
             FetchError::Parse(ParseError::NotJson(_)) => "not_json",
             FetchError::Parse(ParseError::NotAnEnvelope { .. }) => "not_an_envelope",
             FetchError::Parse(ParseError::UnsupportedVersion { .. }) => "unsupported_version",

@@ -96,8 +96,10 @@ const SCHEMES: &str = "http only; https needs the `rustls` feature";
 /// Fetches snapshots from a vitals endpoint over HTTP.
 ///
 /// It asks for JSON (`Accept: application/json`), accepts gzip, sends the
-/// bearer token when it has one and gives up after its timeout. A URL with
-/// no path (`http://127.0.0.1:9464`) means its `/metrics`.
+/// bearer token when it has one, gives up after its timeout and stops
+/// reading an answer longer than its limit (decompressed, so that a small
+/// compressed answer cannot fill the memory either). A URL with no path
+/// (`http://127.0.0.1:9464`) means its `/metrics`.
 #[derive(Clone)]
 pub struct HttpFetcher {
     client: reqwest::Client,
@@ -105,6 +107,7 @@ pub struct HttpFetcher {
     target: String,
     token: Option<Arc<str>>,
     timeout: Duration,
+    max_body_bytes: usize,
 }
 
 impl fmt::Debug for HttpFetcher {
@@ -120,6 +123,10 @@ impl fmt::Debug for HttpFetcher {
 impl HttpFetcher {
     /// The default timeout of one fetch.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// The default limit of an answer's length, decompressed: 64 MiB, far
+    /// above a snapshot of many thousands of active tasks.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
     /// A fetcher of `url` with the defaults (no token, [`Self::DEFAULT_TIMEOUT`]).
     ///
@@ -137,6 +144,7 @@ impl HttpFetcher {
             url: url.to_owned(),
             token: None,
             timeout: Self::DEFAULT_TIMEOUT,
+            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
         }
     }
 
@@ -171,17 +179,30 @@ impl Fetch for HttpFetcher {
                 status: status.as_u16(),
             });
         }
-        let bytes = response.bytes().await.map_err(|source| {
-            if source.is_timeout() {
-                self.timed_out()
-            } else {
-                FetchError::Body {
-                    target: self.target.clone(),
-                    source,
+        let mut response = response;
+        let mut body = Vec::new();
+        loop {
+            let chunk = response.chunk().await.map_err(|source| {
+                if source.is_timeout() {
+                    self.timed_out()
+                } else {
+                    FetchError::Body {
+                        target: self.target.clone(),
+                        source,
+                    }
                 }
+            })?;
+            let Some(chunk) = chunk else {
+                return Ok(body);
+            };
+            if body.len().saturating_add(chunk.len()) > self.max_body_bytes {
+                return Err(FetchError::TooLarge {
+                    target: self.target.clone(),
+                    limit: self.max_body_bytes,
+                });
             }
-        })?;
-        Ok(bytes.to_vec())
+            body.extend_from_slice(&chunk);
+        }
     }
 
     fn target(&self) -> &str {
@@ -214,6 +235,7 @@ pub struct HttpFetcherBuilder {
     url: String,
     token: Option<String>,
     timeout: Duration,
+    max_body_bytes: usize,
 }
 
 impl fmt::Debug for HttpFetcherBuilder {
@@ -222,6 +244,7 @@ impl fmt::Debug for HttpFetcherBuilder {
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
             .finish()
     }
 }
@@ -242,6 +265,15 @@ impl HttpFetcherBuilder {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Stops reading an answer longer than `limit` bytes, decompressed
+    /// (default [`HttpFetcher::DEFAULT_MAX_BODY_BYTES`]), with
+    /// [`FetchError::TooLarge`].
+    #[must_use]
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
         self
     }
 
@@ -281,6 +313,7 @@ impl HttpFetcherBuilder {
             url,
             token: self.token.map(Arc::from),
             timeout: self.timeout,
+            max_body_bytes: self.max_body_bytes,
         })
     }
 }

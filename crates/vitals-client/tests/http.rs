@@ -183,3 +183,33 @@ fn unusable_urls_are_refused_when_built() {
     #[cfg(feature = "rustls")]
     assert!(HttpFetcher::new("https://example.invalid/metrics").is_ok());
 }
+
+/// An answer longer than the limit, decompressed, stops the read: a small
+/// gzip body that inflates to a megabyte is refused at 64 KiB; a body of
+/// exactly the limit is read.
+#[tokio::test]
+async fn an_answer_longer_than_the_limit_is_refused_after_decompression() {
+    let inflated = format!("{SNAPSHOT}{}", " ".repeat(1024 * 1024));
+    let bomb = gzip(&inflated);
+    assert!(bomb.len() < 64 * 1024, "the compressed body is small");
+    let (addr, server) = serve_once("200 OK", &[("Content-Encoding", "gzip")], bomb);
+    let fetcher = HttpFetcher::builder(&format!("http://{addr}/metrics"))
+        .max_body_bytes(64 * 1024)
+        .build()
+        .unwrap();
+    let error = fetcher.fetch().await.unwrap_err();
+    assert!(
+        matches!(error, FetchError::TooLarge { limit: 65536, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), "too_large");
+    server.join().unwrap();
+
+    let (addr, server) = serve_once("200 OK", &[], SNAPSHOT.as_bytes().to_vec());
+    let fetcher = HttpFetcher::builder(&format!("http://{addr}/metrics"))
+        .max_body_bytes(SNAPSHOT.len())
+        .build()
+        .unwrap();
+    assert!(fetcher.fetch().await.is_ok());
+    server.join().unwrap();
+}

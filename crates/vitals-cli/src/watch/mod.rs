@@ -96,7 +96,7 @@ Exit codes (--once, or stdout not a terminal):
   3  the target is unreachable or did not answer in time
   4  unauthorized (HTTP 401 or 403): missing or wrong --token-file
   5  another HTTP status than 200
-  6  not a vitals snapshot (not JSON, not an envelope, wrong shape)
+  6  not a vitals snapshot (not JSON, not an envelope, wrong shape, too long)
   7  unsupported schema_version
   8  the collector is disabled (kill switch off)";
 
@@ -158,6 +158,7 @@ fn fetch_exit_code(error: &FetchError) -> u8 {
         FetchError::Unauthorized { .. } => 4,
         FetchError::Status { .. } => 5,
         FetchError::Body { .. }
+        | FetchError::TooLarge { .. }
         | FetchError::Parse(ParseError::NotJson(_) | ParseError::NotAnEnvelope { .. })
         | FetchError::Parse(ParseError::Shape(_)) => 6,
         FetchError::Parse(ParseError::UnsupportedVersion { .. }) => 7,
