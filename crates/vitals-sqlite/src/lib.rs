@@ -230,10 +230,10 @@
 //! # Cold builds
 //!
 //! A full query (the first scrape, every scrape with `incremental(false)`)
-//! type-checks values in SQL only when SQLite's result types say a bad one may
-//! be there (`SUM` is an integer only when every value was; `typeof(MAX(x))`
-//! sees a text or blob), and counts the `done` jobs by difference through the
-//! status index. Both history-wide aggregates come from one pass, whose scan
+//! sums the totals in one scan with an aggregate of this crate that checks
+//! each value's type as it goes (type-checking SQL runs only when it finds a
+//! bad value), and counts the `done` jobs by difference through the status
+//! index. Both history-wide aggregates come from one pass, whose scan
 //! of `agent_runs` is shared by rowid ranges with a second read-only
 //! connection when it can read the same point in time (a WAL database without
 //! a writer, or a rollback-journal database under the store's shared lock;
@@ -259,7 +259,7 @@
 //! | `decode` | one stored value decoded, and the issues met (the degraded fields) |
 //! | `columns` | which column feeds which section field, for the degraded fields |
 //! | `queries` | the SQL behind each source method, run on a given connection |
-//! | `totals` | the cost and token totals: their sums, the cheap query whose result types prove the values clean, and the exact query |
+//! | `totals` | the cost and token totals: their sums, the cheap query (with the `vitals_checked_sums` aggregate every connection gets) and the exact query |
 //! | `connection/` | the file opened read-only (`Database`): `descriptors.rs` (the process-wide descriptors), `open.rs` (a connection's flags, settings and interrupt handlers), `unix.rs` / `unsupported.rs` (what the checks need of the platform), `sidecars.rs` (the `-journal`, `-wal` and `-shm` checked), `mod.rs` (the checks before opening, the locked and detached modes, one read transaction at a time, a second connection at the same point in time) |
 //! | `parallel/` | the full scans of a transaction in one pass, shared with a twin connection at the same point in time: `tx.rs`, `groups.rs` (the `done` jobs counted by difference), `scan.rs`, `twin.rs`, `split.rs`, and `mod.rs` (what is computed ahead, when a pass is split) |
 //! | `aggregate` | the `Aggregates` seam, and `FullScan` |

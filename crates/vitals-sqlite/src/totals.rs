@@ -3,42 +3,31 @@
 //!
 //! Any column may hold any type, and the totals must tell a bad value (a
 //! text cost, a real or text token count) from a good one: bad values are
-//! skipped and counted, exactly. Checking the type of every value of every
-//! row ([`exact_totals`], `typeof` in a `CASE` per column) costs about four
-//! times the plain scan. So [`totals_sums`] first runs the plain aggregates
-//! ([`cheap_totals`]) and trusts SQLite's own result types where they prove
-//! that no bad value is there
-//! (<https://sqlite.org/lang_aggfunc.html#sumunc>):
+//! skipped and counted, exactly. Checking the type of every value in SQL
+//! ([`exact_totals`], `typeof` in a `CASE` per column) costs about four
+//! times the plain scan. So [`totals_sums`] first runs [`cheap_totals`]:
+//! one scan with `TOTAL(cost_usd)` and one aggregate of this crate,
+//! `vitals_checked_sums` ([`register`] adds it to every connection the
+//! store opens), which sees the type of each value as SQLite stores it and,
+//! with one call per row, counts the rows, counts the bad costs and bad
+//! tokens, and sums each token column's integers in scan order with
+//! SQLite's own overflow rule (`SUM` fails once its running sum leaves the
+//! 64-bit range; <https://sqlite.org/lang_aggfunc.html#sumunc>). One
+//! function call per row instead of one built-in aggregate per column and
+//! a `typeof(MAX(..))` per checked column is what makes it cheaper than
+//! even the plain `SUM`s of the reference schema (docs/performance.md).
 //!
-//! - `SUM(x)` returns an integer only when every non-NULL value it added
-//!   had a numeric type of INTEGER, and fails with `integer overflow` when
-//!   its running sum leaves the 64-bit range. A REAL, a BLOB or a text that
-//!   does not look like a number makes it return a REAL.
-//! - A text that looks like an integer is added as one, but a column with
-//!   numeric affinity (declared `INTEGER`, `REAL`, `NUMERIC`, ... in an
-//!   ordinary table; `INT`, `INTEGER` or `REAL` in a STRICT one) never
-//!   holds such a text: SQLite converts it when it is stored
-//!   (<https://sqlite.org/datatype3.html#type_affinity>). For a column
-//!   without numeric affinity (or when `agent_runs` is not an ordinary
-//!   table), `typeof(MAX(x))` says whether a TEXT or BLOB is there: they
-//!   sort after every number.
-//! - The cost is summed with `TOTAL()`, which adds numbers of either type,
-//!   and `typeof(MAX(cost_usd))` says whether a TEXT or BLOB is there.
-//!
-//! - A `SUM` of NULL is a column of NULLs, or a NaN: SQLite returns NaN as
-//!   NULL, and adding `+inf` and `-inf` gives one. A search for a non-NULL
-//!   value tells which (it scans the rows only when the column is all NULL).
-//!
-//! When the plain aggregates prove the values clean, their answer *is* the
-//! exact query's: the same values, in the same order, through the same
-//! `TOTAL` and `SUM`, and no value skipped. Otherwise (a bad value, an
-//! infinite cost, an overflow, any error but an interruption) the exact
-//! query runs and its answer, or error, stands. A database without bad
-//! values pays the plain scan plus one `MAX`.
+//! When it finds no bad value and no overflow, its answer *is* the exact
+//! query's: the same rows, the same integers added in the same order, and
+//! the costs through SQLite's own `TOTAL` (which, with no text or blob
+//! among them, adds exactly the values the exact query's `CASE` keeps).
+//! Otherwise (a bad value, an infinite cost, an overflow, any error but an
+//! interruption) the exact query runs and its answer, or error, stands.
 
 use std::path::Path;
 
 use rusqlite::Connection;
+use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::ValueRef;
 use vitals_cost::CostTotals;
 
@@ -189,8 +178,8 @@ pub(crate) fn totals(conn: &Connection, path: &Path) -> Result<Decoded<CostTotal
 }
 
 /// The totals query as [`Sums`], with one `extra` integer (or NULL)
-/// expression computed in the same scan: the plain aggregates when they
-/// prove the values clean ([`cheap_totals`]), else the exact query.
+/// expression computed in the same scan: the cheap query when it finds the
+/// values clean ([`cheap_totals`]), else the exact query.
 pub(crate) fn totals_sums(
     conn: &Connection,
     path: &Path,
@@ -222,192 +211,195 @@ pub(crate) enum Cheap {
     NotProven,
 }
 
-/// Whether a column's declared type gives it numeric affinity (INTEGER,
-/// REAL or NUMERIC), by SQLite's rules: in a STRICT table only `INT`,
-/// `INTEGER` and `REAL` do (`ANY` stores values as they come); otherwise a
-/// type containing `INT` does, then one containing `CHAR`, `CLOB`, `TEXT`
-/// or `BLOB` does not, nor does an empty one, and any other does.
-fn numeric_affinity(declared: &str, strict: bool) -> bool {
-    let t = declared.trim().to_ascii_uppercase();
-    if strict {
-        return matches!(t.as_str(), "INT" | "INTEGER" | "REAL");
-    }
-    if t.contains("INT") {
-        return true;
-    }
-    !(t.is_empty()
-        || ["CHAR", "CLOB", "TEXT", "BLOB"]
-            .iter()
-            .any(|s| t.contains(s)))
+/// The SQL name of the aggregate [`register`] adds to a connection.
+const CHECKED_SUMS: &str = "vitals_checked_sums";
+
+/// What [`CheckedSums`] computes over the rows it is given: the row count,
+/// the bad costs (a TEXT or BLOB), and for each token column the sum of its
+/// INTEGER values in scan order (`None` once that running sum has left the
+/// 64-bit range, where SQLite's `SUM` fails) and its bad values (anything
+/// but an INTEGER or a NULL): what the exact query checks with a `CASE` per
+/// value, computed with one function call per row instead of one
+/// aggregate per column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Checked {
+    runs: i64,
+    bad_cost: i64,
+    tokens: [Option<i64>; 4],
+    bad_tokens: [i64; 4],
 }
 
-/// For each token column, whether `agent_runs` is an ordinary table in
-/// which that column has numeric affinity (so that a text there never
-/// looks like a number). All false when that cannot be read.
-pub(crate) fn token_affinities(conn: &Connection) -> [bool; 4] {
-    let mut out = [false; 4];
-    let table: Option<(String, bool)> = conn
-        .prepare_cached(
-            "SELECT type, strict FROM pragma_table_list \
-             WHERE schema = 'main' AND name = 'agent_runs'",
-        )
-        .and_then(|mut stmt| stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?))))
-        .ok();
-    let Some((kind, strict)) = table else {
-        return out;
-    };
-    if kind != "table" {
-        return out;
-    }
-    let Ok(mut stmt) =
-        conn.prepare_cached("SELECT name, type FROM pragma_table_xinfo('agent_runs')")
-    else {
-        return out;
-    };
-    let Ok(columns) = stmt.query_map([], |row| {
-        Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-    }) else {
-        return out;
-    };
-    for (name, declared) in columns.flatten() {
-        if let Some(i) = TOKEN_COLUMNS
-            .iter()
-            .position(|(column, _)| column.eq_ignore_ascii_case(&name))
-            && let Some(slot) = out.get_mut(i)
-        {
-            *slot = numeric_affinity(declared.as_deref().unwrap_or(""), strict);
+/// Its bytes, as the aggregate returns them: 14 little-endian `i64`s (the
+/// runs, the bad costs, each token sum with a flag for an overflow, the
+/// bad tokens).
+const CHECKED_BYTES: usize = 14 * 8;
+
+impl Checked {
+    fn to_bytes(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(CHECKED_BYTES);
+        out.extend_from_slice(&self.runs.to_le_bytes());
+        out.extend_from_slice(&self.bad_cost.to_le_bytes());
+        for sum in self.tokens {
+            out.extend_from_slice(&sum.unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(&i64::from(sum.is_none()).to_le_bytes());
         }
+        for bad in self.bad_tokens {
+            out.extend_from_slice(&bad.to_le_bytes());
+        }
+        out
     }
-    out
+
+    fn from_bytes(bytes: &[u8]) -> Option<Checked> {
+        if bytes.len() != CHECKED_BYTES {
+            return None;
+        }
+        let mut words = bytes
+            .chunks_exact(8)
+            .map(|chunk| <[u8; 8]>::try_from(chunk).ok().map(i64::from_le_bytes));
+        let mut next = || words.next().flatten();
+        let mut checked = Checked {
+            runs: next()?,
+            bad_cost: next()?,
+            ..Checked::default()
+        };
+        for sum in &mut checked.tokens {
+            let (value, overflowed) = (next()?, next()?);
+            *sum = (overflowed == 0).then_some(value);
+        }
+        for bad in &mut checked.bad_tokens {
+            *bad = next()?;
+        }
+        Some(checked)
+    }
 }
 
-/// Whether a `typeof(MAX(x))` says a TEXT or BLOB is among the values.
-fn text_or_blob(value: ValueRef<'_>) -> bool {
-    !matches!(value, ValueRef::Text(b"integer" | b"real" | b"null"))
+/// The aggregate behind [`CHECKED_SUMS`]: `vitals_checked_sums(cost_usd,
+/// input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)`.
+struct CheckedSums;
+
+impl Aggregate<Checked, Vec<u8>> for CheckedSums {
+    fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Checked> {
+        Ok(Checked {
+            tokens: [Some(0); 4],
+            ..Checked::default()
+        })
+    }
+
+    fn step(&self, ctx: &mut Context<'_>, checked: &mut Checked) -> rusqlite::Result<()> {
+        // SQLite calls it with the five arguments it was registered with.
+        if ctx.len() != 5 {
+            return Err(rusqlite::Error::InvalidParameterCount(ctx.len(), 5));
+        }
+        checked.runs = checked.runs.saturating_add(1);
+        if matches!(ctx.get_raw(0), ValueRef::Text(_) | ValueRef::Blob(_)) {
+            checked.bad_cost = checked.bad_cost.saturating_add(1);
+        }
+        for (i, (sum, bad)) in checked
+            .tokens
+            .iter_mut()
+            .zip(checked.bad_tokens.iter_mut())
+            .enumerate()
+        {
+            match ctx.get_raw(i + 1) {
+                ValueRef::Integer(n) => *sum = sum.and_then(|s| s.checked_add(n)),
+                ValueRef::Null => {}
+                _ => *bad = bad.saturating_add(1),
+            }
+        }
+        Ok(())
+    }
+
+    fn finalize(&self, _: &mut Context<'_>, checked: Option<Checked>) -> rusqlite::Result<Vec<u8>> {
+        let empty = Checked {
+            tokens: [Some(0); 4],
+            ..Checked::default()
+        };
+        Ok(checked.unwrap_or(empty).to_bytes())
+    }
 }
 
-/// The totals of `rows` by the plain aggregates, when their result types
-/// prove that no value is bad (see the module documentation); `extra` is
-/// computed in the same scan. An interruption is an error; any other error
-/// is [`Cheap::NotProven`] (the exact query then gives its own).
+/// Adds the aggregate the cheap totals query calls to `conn` (every
+/// connection the store opens has it). Pure and read-only: it only looks at
+/// the values it is given.
+///
+/// # Errors
+///
+/// SQLite's, when the function cannot be created.
+pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_aggregate_function(
+        CHECKED_SUMS,
+        5,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        CheckedSums,
+    )
+}
+
+/// The totals of `rows` in one scan, when no value is bad and no token sum
+/// overflows (see the module documentation); `extra` is computed in the
+/// same scan. An interruption is an error; any other error (the aggregate
+/// missing on a connection the store did not open, say) is
+/// [`Cheap::NotProven`] (the exact query then gives its own).
 pub(crate) fn cheap_totals(
     conn: &Connection,
     path: &Path,
     extra: Option<&str>,
     rows: Rows,
 ) -> Result<Cheap, SqliteError> {
-    cheap_totals_with(conn, path, extra, rows, token_affinities(conn))
-}
-
-/// [`cheap_totals`], with the token columns' affinities already read
-/// ([`token_affinities`], once for many ranges).
-pub(crate) fn cheap_totals_with(
-    conn: &Connection,
-    path: &Path,
-    extra: Option<&str>,
-    rows: Rows,
-    numeric: [bool; 4],
-) -> Result<Cheap, SqliteError> {
-    let mut select = vec![
-        "COUNT(*)".to_owned(),
-        "TOTAL(cost_usd)".to_owned(),
-        "typeof(MAX(cost_usd))".to_owned(),
-    ];
-    for (column, _) in TOKEN_COLUMNS {
-        select.push(format!("SUM({column})"));
-    }
-    let checked: Vec<usize> = (0..TOKEN_COLUMNS.len())
-        .filter(|&i| !numeric.get(i).copied().unwrap_or(false))
-        .collect();
-    for &i in &checked {
-        if let Some((column, _)) = TOKEN_COLUMNS.get(i) {
-            select.push(format!("typeof(MAX({column}))"));
-        }
-    }
-    select.push(extra.unwrap_or("NULL").to_owned());
+    let columns = std::iter::once("cost_usd")
+        .chain(TOKEN_COLUMNS.iter().map(|(column, _)| *column))
+        .collect::<Vec<_>>()
+        .join(", ");
     let (range, bounds) = match rows {
         Rows::All => ("", None),
         Rows::Between(low, high) => (" WHERE rowid BETWEEN ?1 AND ?2", Some([low, high])),
     };
-    let sql = format!("SELECT {} FROM agent_runs{range}", select.join(", "));
+    let sql = format!(
+        "SELECT {CHECKED_SUMS}({columns}), TOTAL(cost_usd), {} FROM agent_runs{range}",
+        extra.unwrap_or("NULL")
+    );
     let run = || -> rusqlite::Result<Option<(Sums, Option<i64>)>> {
-        let (sums, extra, null_sums) = {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut found = match bounds {
-                Some(bounds) => stmt.query(bounds)?,
-                None => stmt.query([])?,
-            };
-            let Some(row) = found.next()? else {
-                return Ok(None);
-            };
-            let ValueRef::Integer(runs) = row.get_ref(0)? else {
-                return Ok(None);
-            };
-            let cost = match row.get_ref(1)? {
-                ValueRef::Real(f) if f.is_finite() => f,
-                _ => return Ok(None),
-            };
-            if text_or_blob(row.get_ref(2)?) {
-                return Ok(None);
-            }
-            let mut tokens = [0_i128; 4];
-            let mut null_sums = Vec::new();
-            for (i, sum) in tokens.iter_mut().enumerate() {
-                *sum = match row.get_ref(3 + i)? {
-                    ValueRef::Integer(n) => i128::from(n),
-                    ValueRef::Null => {
-                        null_sums.push(i);
-                        0
-                    }
-                    _ => return Ok(None),
-                };
-            }
-            for at in 0..checked.len() {
-                if text_or_blob(row.get_ref(3 + TOKEN_COLUMNS.len() + at)?) {
-                    return Ok(None);
-                }
-            }
-            let extra = match row.get_ref(3 + TOKEN_COLUMNS.len() + checked.len())? {
-                ValueRef::Integer(i) => Some(i),
-                _ => None,
-            };
-            let sums = Sums {
-                runs,
-                cost,
-                cost_compensation: 0.0,
-                bad_cost: 0,
-                tokens,
-                bad_tokens: [0; 4],
-            };
-            (sums, extra, null_sums)
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut found = match bounds {
+            Some(bounds) => stmt.query(bounds)?,
+            None => stmt.query([])?,
         };
-        // A NULL sum is a column of NULLs, or a NaN (SQLite returns NaN as
-        // NULL: +inf and -inf were added, which are bad values). Which one,
-        // a search for a value tells (it scans the rows only for a column
-        // of NULLs).
-        if sums.runs > 0 {
-            for i in null_sums {
-                let Some((column, _)) = TOKEN_COLUMNS.get(i) else {
-                    return Ok(None);
-                };
-                let sql = format!(
-                    "SELECT EXISTS (SELECT 1 FROM agent_runs WHERE {column} IS NOT NULL{})",
-                    if bounds.is_some() {
-                        " AND rowid BETWEEN ?1 AND ?2"
-                    } else {
-                        ""
-                    }
-                );
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let any: bool = match bounds {
-                    Some(bounds) => stmt.query_row(bounds, |row| row.get(0))?,
-                    None => stmt.query_row([], |row| row.get(0))?,
-                };
-                if any {
-                    return Ok(None);
-                }
-            }
+        let Some(row) = found.next()? else {
+            return Ok(None);
+        };
+        let ValueRef::Blob(bytes) = row.get_ref(0)? else {
+            return Ok(None);
+        };
+        let Some(checked) = Checked::from_bytes(bytes) else {
+            return Ok(None);
+        };
+        // `TOTAL` stands for the exact query's only when every cost it
+        // added is a number (it reads a text as one).
+        let cost = match row.get_ref(1)? {
+            ValueRef::Real(f) if f.is_finite() && checked.bad_cost == 0 => f,
+            _ => return Ok(None),
+        };
+        if checked.bad_tokens.iter().any(|&bad| bad != 0) {
+            return Ok(None);
         }
+        let mut tokens = [0_i128; 4];
+        for (slot, sum) in tokens.iter_mut().zip(checked.tokens) {
+            let Some(sum) = sum else {
+                return Ok(None);
+            };
+            *slot = i128::from(sum);
+        }
+        let extra = match row.get_ref(2)? {
+            ValueRef::Integer(i) => Some(i),
+            _ => None,
+        };
+        let sums = Sums {
+            runs: checked.runs,
+            cost,
+            cost_compensation: 0.0,
+            bad_cost: 0,
+            tokens,
+            bad_tokens: [0; 4],
+        };
         Ok(Some((sums, extra)))
     };
     match run() {
@@ -485,4 +477,22 @@ pub(crate) fn exact_totals(
         _ => None,
     };
     Ok((sums, extra))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_sums_go_through_their_bytes_unchanged() {
+        let checked = Checked {
+            runs: 7,
+            bad_cost: 1,
+            tokens: [Some(i64::MAX), None, Some(-3), Some(0)],
+            bad_tokens: [0, 2, 0, i64::MAX],
+        };
+        assert_eq!(Checked::from_bytes(&checked.to_bytes()), Some(checked));
+        assert_eq!(Checked::from_bytes(&checked.to_bytes()[1..]), None);
+        assert_eq!(Checked::from_bytes(&[]), None);
+    }
 }

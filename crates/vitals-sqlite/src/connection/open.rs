@@ -72,6 +72,7 @@ pub(crate) fn open_connection(
         .map_err(sqlite)?;
     conn.pragma_update(None, "query_only", true)
         .map_err(sqlite)?;
+    crate::totals::register(&conn).map_err(sqlite)?;
     let busy = Arc::clone(interrupts);
     let mut started = Instant::now();
     conn.busy_handler(Some(move |count: i32| {

@@ -221,14 +221,11 @@ impl Work {
         if order == Order::JobsFirst && self.claim_jobs() {
             share.jobs = Some(job_groups(conn, path));
         }
-        // The columns' affinities are read once for all the ranges taken.
-        let mut numeric = None;
         while !share.interrupted()
             && let Some((i, (low, high))) = self.claim_range()
         {
-            let numeric = *numeric.get_or_insert_with(|| totals::token_affinities(conn));
             let rows = Rows::Between(low, high);
-            let out = totals::cheap_totals_with(conn, path, self.kind.extra(), rows, numeric);
+            let out = totals::cheap_totals(conn, path, self.kind.extra(), rows);
             share.ranges.push((i, out));
         }
         if order == Order::RangesFirst && !share.interrupted() && self.claim_jobs() {
@@ -255,7 +252,6 @@ impl Work {
         let mut total = Sums::default();
         let mut first: Option<i64> = None;
         let mut proven = true;
-        let mut numeric = None;
         for (i, slot) in found.iter_mut().enumerate() {
             let cheap = match slot.take() {
                 Some(cheap) => cheap,
@@ -264,15 +260,8 @@ impl Work {
                         proven = false;
                         break;
                     };
-                    let numeric = *numeric.get_or_insert_with(|| totals::token_affinities(tx.conn));
                     let rows = Rows::Between(low, high);
-                    match totals::cheap_totals_with(
-                        tx.conn,
-                        tx.path,
-                        self.kind.extra(),
-                        rows,
-                        numeric,
-                    ) {
+                    match totals::cheap_totals(tx.conn, tx.path, self.kind.extra(), rows) {
                         Ok(cheap) => cheap,
                         Err(error) => {
                             return Pass {

@@ -53,6 +53,8 @@ pub(crate) fn db_with(schema: &str) -> (tempfile::TempDir, PathBuf, Connection) 
     let path = dir.path().join("orchestrator.db");
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(schema).unwrap();
+    // The writer runs the store's totals queries too (as the truth).
+    crate::totals::register(&conn).unwrap();
     (dir, path, conn)
 }
 

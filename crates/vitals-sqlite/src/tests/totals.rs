@@ -1,6 +1,6 @@
-//! The cheap totals query against the exact one: whenever the plain
-//! aggregates say the values are clean, their answer is the exact query's,
-//! bit for bit; on every kind of bad value they step aside.
+//! The cheap totals query against the exact one: whenever the cheap query
+//! says the values are clean, its answer is the exact query's, bit for bit;
+//! on every kind of bad value it steps aside.
 
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -71,7 +71,7 @@ fn proven(writer: &Connection, path: &std::path::Path) -> bool {
 }
 
 #[test]
-fn clean_values_are_proven_by_the_plain_aggregates() {
+fn clean_values_are_proven_by_the_cheap_query() {
     for schema in [SCHEMA.to_owned(), lax_schema()] {
         let (_dir, path, writer) = db_with(&schema);
         assert!(proven(&writer, &path), "an empty table");
@@ -92,6 +92,27 @@ fn clean_values_are_proven_by_the_plain_aggregates() {
         .unwrap();
         assert!(proven(&writer, &path), "{schema}");
     }
+}
+
+/// A connection the store did not open lacks the cheap query's aggregate:
+/// the cheap query steps aside, and the answer is the exact query's.
+#[test]
+fn without_the_aggregate_the_exact_query_answers() {
+    let (_dir, path, writer) = db_with(SCHEMA);
+    insert(
+        &writer,
+        &[[0.5.into(), 1.into(), 2.into(), 3.into(), 4.into()]],
+    )
+    .unwrap();
+    let plain = Connection::open(&path).unwrap();
+    assert_eq!(
+        cheap_totals(&plain, &path, None, Rows::All).unwrap(),
+        Cheap::NotProven
+    );
+    assert_eq!(
+        shown(&totals_sums(&plain, &path, None)),
+        shown(&exact_totals(&writer, &path, None))
+    );
 }
 
 #[test]
