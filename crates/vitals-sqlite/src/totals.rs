@@ -221,12 +221,22 @@ const CHECKED_SUMS: &str = "vitals_checked_sums";
 /// but an INTEGER or a NULL): what the exact query checks with a `CASE` per
 /// value, computed with one function call per row instead of one
 /// aggregate per column.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Checked {
     runs: i64,
     bad_cost: i64,
     tokens: [Option<i64>; 4],
     bad_tokens: [i64; 4],
+}
+
+impl Checked {
+    /// No row yet: every sum zero.
+    const EMPTY: Checked = Checked {
+        runs: 0,
+        bad_cost: 0,
+        tokens: [Some(0); 4],
+        bad_tokens: [0; 4],
+    };
 }
 
 /// Its bytes, as the aggregate returns them: 14 little-endian `i64`s (the
@@ -260,7 +270,7 @@ impl Checked {
         let mut checked = Checked {
             runs: next()?,
             bad_cost: next()?,
-            ..Checked::default()
+            ..Checked::EMPTY
         };
         for sum in &mut checked.tokens {
             let (value, overflowed) = (next()?, next()?);
@@ -279,10 +289,7 @@ struct CheckedSums;
 
 impl Aggregate<Checked, Vec<u8>> for CheckedSums {
     fn init(&self, _: &mut Context<'_>) -> rusqlite::Result<Checked> {
-        Ok(Checked {
-            tokens: [Some(0); 4],
-            ..Checked::default()
-        })
+        Ok(Checked::EMPTY)
     }
 
     fn step(&self, ctx: &mut Context<'_>, checked: &mut Checked) -> rusqlite::Result<()> {
@@ -310,11 +317,8 @@ impl Aggregate<Checked, Vec<u8>> for CheckedSums {
     }
 
     fn finalize(&self, _: &mut Context<'_>, checked: Option<Checked>) -> rusqlite::Result<Vec<u8>> {
-        let empty = Checked {
-            tokens: [Some(0); 4],
-            ..Checked::default()
-        };
-        Ok(checked.unwrap_or(empty).to_bytes())
+        // No row: SQLite never called `init`.
+        Ok(checked.unwrap_or(Checked::EMPTY).to_bytes())
     }
 }
 
