@@ -165,7 +165,7 @@ impl Fetch for HttpFetcher {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let mut response = request.send().await.map_err(|e| self.transport(e))?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(FetchError::Unauthorized {
@@ -179,19 +179,9 @@ impl Fetch for HttpFetcher {
                 status: status.as_u16(),
             });
         }
-        let mut response = response;
         let mut body = Vec::new();
         loop {
-            let chunk = response.chunk().await.map_err(|source| {
-                if source.is_timeout() {
-                    self.timed_out()
-                } else {
-                    FetchError::Body {
-                        target: self.target.clone(),
-                        source,
-                    }
-                }
-            })?;
+            let chunk = response.chunk().await.map_err(|e| self.reading(e))?;
             let Some(chunk) = chunk else {
                 return Ok(body);
             };
@@ -216,6 +206,17 @@ impl HttpFetcher {
             self.timed_out()
         } else {
             FetchError::Unreachable {
+                target: self.target.clone(),
+                source,
+            }
+        }
+    }
+
+    fn reading(&self, source: reqwest::Error) -> FetchError {
+        if source.is_timeout() {
+            self.timed_out()
+        } else {
+            FetchError::Body {
                 target: self.target.clone(),
                 source,
             }

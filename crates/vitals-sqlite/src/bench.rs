@@ -59,21 +59,26 @@ use crate::totals;
 /// same errors the store's source methods report; `unsupported` on a
 /// platform other than Unix).
 pub fn floor_queries(path: impl AsRef<Path>) -> Result<Duration, SqliteError> {
-    let started = Instant::now();
-    let mut database = Database::new(
-        path.as_ref().to_owned(),
-        DEFAULT_BUSY_TIMEOUT,
-        Arc::default(),
-    );
-    let never = Arc::new(AtomicBool::new(false));
-    database.run_alone(&never, |conn, path| {
+    timed_read(path.as_ref(), |conn, path| {
         queries::active_tasks(conn, path)?;
         queries::status_counts(conn, path)?;
         queries::retry_stats(conn, path)?;
         queries::running(conn, path)?;
         totals::totals(conn, path)?;
         Ok(())
-    })?;
+    })
+}
+
+/// Runs `work` in one read transaction on a fresh read-only connection to
+/// `path`, closed afterwards: how long it all took, opening included.
+fn timed_read(
+    path: &Path,
+    work: impl FnOnce(&Connection, &Path) -> Result<(), SqliteError>,
+) -> Result<Duration, SqliteError> {
+    let started = Instant::now();
+    let mut database = Database::new(path.to_owned(), DEFAULT_BUSY_TIMEOUT, Arc::default());
+    let never = Arc::new(AtomicBool::new(false));
+    database.run_alone(&never, work)?;
     drop(database);
     Ok(started.elapsed())
 }
@@ -105,21 +110,12 @@ pub fn floor_queries(path: impl AsRef<Path>) -> Result<Duration, SqliteError> {
 ///
 /// The first [`SqliteError`] met (a missing file or table, say).
 pub fn reference_floor(path: impl AsRef<Path>) -> Result<Duration, SqliteError> {
-    let started = Instant::now();
-    let mut database = Database::new(
-        path.as_ref().to_owned(),
-        DEFAULT_BUSY_TIMEOUT,
-        Arc::default(),
-    );
-    let never = Arc::new(AtomicBool::new(false));
-    database.run_alone(&never, |conn, path| {
+    timed_read(path.as_ref(), |conn, path| {
         for sql in REFERENCE_SQL {
             read_all(conn, path, sql)?;
         }
         Ok(())
-    })?;
-    drop(database);
-    Ok(started.elapsed())
+    })
 }
 
 /// The statements of [`reference_floor`], in the order of the snapshot.
